@@ -1,0 +1,62 @@
+"""Manual anchor masks: 8/16-bit grey, RGBA (alpha used) or float EXR; white = subject."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import VideomatteError
+from .io.images import read_image
+
+ASPECT_TOLERANCE = 0.01
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _mask_channel(pixels: np.ndarray, names: tuple[str, ...], path: Path) -> np.ndarray:
+    if pixels.shape[2] == 1:
+        return pixels[:, :, 0]
+    if "A" in names:
+        return pixels[:, :, names.index("A")]
+    if pixels.shape[2] == 2:  # grey + alpha
+        return pixels[:, :, 1]
+    if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
+            and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
+        return pixels[:, :, 0]
+    raise VideomatteError(f"anchor mask {path} is a colour image ({pixels.shape[2]} channels, no alpha)",
+                          hint="save the roto as a greyscale image (white = subject) or as RGBA with the matte in A",
+                          code="anchor")
+
+
+def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
+    """The anchor as float32 (H, W) in [0, 1] at plate size."""
+    if not path.is_file():
+        raise VideomatteError(f"anchor mask not found: {path}", hint="check --anchor-mask", code="anchor")
+    pixels, spec = read_image(path)
+    mask = np.clip(np.nan_to_num(_mask_channel(pixels, tuple(spec.channelnames), path)), 0.0, 1.0)
+    h, w = mask.shape
+    if (w, h) != (width, height):
+        if abs(w / h - width / height) > ASPECT_TOLERANCE * (width / height):
+            raise VideomatteError(
+                f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect ratio)",
+                hint="export the anchor at plate resolution (or the same aspect ratio) for this shot",
+                code="anchor")
+        warn(f"anchor mask {path.name} is {w}x{h}; resized to the plate's {width}x{height}")
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if w > width else cv2.INTER_LINEAR)
+    coverage = float((mask >= 0.5).mean())
+    if coverage == 0.0:
+        raise VideomatteError(f"anchor mask {path} is empty (no pixel >= 50%)",
+                              hint="white marks the subject; check the roto is not inverted or black", code="anchor")
+    if coverage == 1.0:
+        raise VideomatteError(f"anchor mask {path} covers the whole frame",
+                              hint="the anchor must leave some background; check it is not inverted", code="anchor")
+    return mask.astype(np.float32)

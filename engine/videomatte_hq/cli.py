@@ -1,0 +1,152 @@
+"""The `videomatte-hq` command: options map onto config keys; the work happens in pipeline.run."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Optional
+
+import typer
+
+from .config import build_config
+from .errors import VideomatteError
+from .events import Events
+
+IO, ANCHOR, SEG, REF, RUN = "Input / output", "Anchor", "Segmentation & trimap", "Refinement", "Runtime"
+
+app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Video matting for VFX plates: anchor mask -> tracked trimap -> refined alpha.")
+
+
+def _parse_extra_anchors(values: list[str] | None) -> dict[int, str] | None:
+    if not values:
+        return None
+    anchors = {}
+    for value in values:
+        frame, sep, path = value.partition("=")
+        if not sep or not frame.strip().lstrip("-").isdigit():
+            raise VideomatteError(f"--extra-anchor {value!r} is not FRAME=PATH", code="config",
+                                  hint="e.g. --extra-anchor 1040=roto/anchor_1040.png")
+        anchors[int(frame)] = path
+    return anchors
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM from a host's cancel: unwind like Ctrl-C so temp files are removed and the summary says so."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Terminated()
+
+
+@app.callback(invoke_without_command=True)
+def main_command(
+    ctx: typer.Context,
+    input: Optional[str] = typer.Option(None, "--input", "-i", rich_help_panel=IO,
+                                        help="Video file or frame sequence: plate.%04d.exr, plate.####.png, plate.@.png"),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", rich_help_panel=IO,
+                                             help="Where alpha/, qc/ and the JSON reports go"),
+    frame_start: Optional[int] = typer.Option(None, rich_help_panel=IO,
+                                              help="First frame, in the source's numbering (default: first)"),
+    frame_end: Optional[int] = typer.Option(None, rich_help_panel=IO,
+                                            help="Last frame, inclusive (default: last)"),
+    alpha_format: Optional[str] = typer.Option(None, rich_help_panel=IO, help="png16 | png8 | exr16 | exr32"),
+    input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
+                                                   help="auto (EXR linear, others sRGB) | linear | srgb"),
+    config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=IO,
+                                         help="JSON/YAML config; command-line options override it"),
+    anchor_mask: Optional[str] = typer.Option(None, rich_help_panel=ANCHOR,
+                                              help="Roto of the subject (white = subject): grey 8/16-bit or RGBA"),
+    anchor_frame: Optional[int] = typer.Option(None, rich_help_panel=ANCHOR,
+                                               help="Frame the anchor belongs to (default: --frame-start)"),
+    extra_anchor: Optional[list[str]] = typer.Option(None, rich_help_panel=ANCHOR,
+                                                     help="FRAME=PATH, re-anchor at that frame (repeatable)"),
+    segment_backend: Optional[str] = typer.Option(None, rich_help_panel=SEG, help="Stage-1 backend: flow"),
+    trimap_band: Optional[str] = typer.Option(None, rich_help_panel=SEG, help="narrow | default | wider | maximum"),
+    trimap_fg_threshold: Optional[float] = typer.Option(None, rich_help_panel=SEG,
+                                                        help="Probability at or above which a pixel is foreground"),
+    trimap_bg_threshold: Optional[float] = typer.Option(None, rich_help_panel=SEG,
+                                                        help="Probability at or below which a pixel is background"),
+    refine_backend: Optional[str] = typer.Option(None, rich_help_panel=REF, help="Stage-2 backend: closed_form"),
+    no_refine: bool = typer.Option(False, "--no-refine", rich_help_panel=REF,
+                                   help="Not supported: refinement is mandatory"),
+    tile_size: Optional[int] = typer.Option(None, rich_help_panel=REF, help="Refinement tile size in px"),
+    tile_overlap: Optional[int] = typer.Option(None, rich_help_panel=REF, help="Tile overlap in px"),
+    batch_size: Optional[int] = typer.Option(None, rich_help_panel=REF, help="Tiles per forward pass"),
+    skip_iou_threshold: Optional[float] = typer.Option(None, rich_help_panel=REF,
+                                                       help="Reuse a tile's alpha when its band IoU with the "
+                                                            "previous frame is at least this"),
+    device: Optional[str] = typer.Option(None, rich_help_panel=RUN, help="auto | cpu | cuda | cuda:N"),
+    precision: Optional[str] = typer.Option(None, rich_help_panel=RUN, help="auto | fp32 | fp16 | bf16"),
+    threads: Optional[int] = typer.Option(None, rich_help_panel=RUN, help="CPU threads"),
+    stage: Optional[str] = typer.Option(None, rich_help_panel=RUN,
+                                        help="all | segment | refine (farm: segment once, refine in chunks)"),
+    resume: bool = typer.Option(False, "--resume", rich_help_panel=RUN,
+                                help="Keep frames a matching earlier run wrote; compute the rest"),
+    overwrite: bool = typer.Option(False, "--overwrite", rich_help_panel=RUN,
+                                   help="Replace outputs an earlier run left in --output-dir"),
+    progress: Optional[str] = typer.Option(None, rich_help_panel=RUN,
+                                           help="auto | bar | jsonl (JSON lines on stdout, for hosts) | none"),
+    preflight: Optional[str] = typer.Option(None, rich_help_panel=RUN,
+                                            help="full (decode every frame first) | headers"),
+) -> None:
+    """Matte a shot. Example: videomatte-hq -i plate.####.exr --anchor-mask roto.png -o out/"""
+    if ctx.invoked_subcommand:
+        return
+    events = Events(progress or "auto")
+    try:
+        overrides = {
+            "input": input, "output_dir": output_dir, "frame_start": frame_start, "frame_end": frame_end,
+            "alpha_format": alpha_format, "input_colorspace": input_colorspace, "anchor_mask": anchor_mask,
+            "anchor_frame": anchor_frame, "extra_anchors": _parse_extra_anchors(extra_anchor),
+            "segment_backend": segment_backend, "trimap_band": trimap_band,
+            "trimap_fg_threshold": trimap_fg_threshold, "trimap_bg_threshold": trimap_bg_threshold,
+            "refine_backend": refine_backend, "refine_enabled": False if no_refine else None,
+            "tile_size": tile_size, "tile_overlap": tile_overlap, "batch_size": batch_size,
+            "skip_iou_threshold": skip_iou_threshold, "device": device, "precision": precision,
+            "threads": threads, "stage": stage, "resume": resume or None, "overwrite": overwrite or None,
+            "progress": progress, "preflight": preflight,
+        }
+        cfg = build_config(config, overrides)
+        events = Events(cfg.runtime.progress)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        from .pipeline import run  # after validation: keeps `--help` and config errors fast
+
+        run(cfg, events)
+    except VideomatteError as exc:
+        events.error(exc.message, exc.hint, exc.code)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        events.error("cancelled", "rerun the same command with --resume to continue", "cancelled")
+        raise typer.Exit(130) from None
+
+
+@app.command("validate-config")
+def validate_config(file: str = typer.Argument(..., help="JSON or YAML config file")) -> None:
+    """Check a config file without running; prints the resolved config."""
+    try:
+        cfg = build_config(file)
+    except VideomatteError as exc:
+        Events("none").error(exc.message, exc.hint, exc.code)
+        raise typer.Exit(exc.exit_code) from None
+    typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    typer.echo(f"{file}: ok", err=True)
+
+
+def main() -> None:
+    app(prog_name="videomatte-hq")
+
+
+@app.command("make-example")
+def make_example_command(
+    out: str = typer.Argument(..., help="Folder for the generated shot"),
+    width: int = typer.Option(320), height: int = typer.Option(180), frames: int = typer.Option(12),
+    first: int = typer.Option(1001, help="First frame number"),
+    fmt: str = typer.Option("exr", "--format", help="exr (linear half) | png (8-bit sRGB)"),
+) -> None:
+    """Write a generated example shot (plate sequence, anchor.png, ground-truth alpha) to try the tool on."""
+    from .synthetic import make_example
+
+    paths = make_example(out, width, height, frames, first, fmt)
+    typer.echo(f"plate:  {paths['input']}\nanchor: {paths['anchor']}")

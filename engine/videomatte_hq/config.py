@@ -1,0 +1,212 @@
+"""The run configuration: defaults, flat or grouped JSON/YAML files, CLI overrides, validation.
+
+A file may use flat keys (``trimap_fg_threshold: 0.95``) or the groups ``io``,
+``segmentation``, ``refinement``, ``runtime`` (or both). Every key name is unique
+across groups, so a flat key always finds its group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import VideomatteError
+
+BandPreset = Literal["narrow", "default", "wider", "maximum"]
+
+# Thresholds and the minimum unknown half-width (px at 1080 lines) of each band preset.
+BAND_PRESETS: dict[str, dict[str, float]] = {
+    "narrow": {"fg": 0.90, "bg": 0.10, "min_radius": 3},
+    "default": {"fg": 0.97, "bg": 0.03, "min_radius": 6},
+    "wider": {"fg": 0.99, "bg": 0.01, "min_radius": 12},
+    "maximum": {"fg": 0.995, "bg": 0.005, "min_radius": 24},
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IOConfig(_Section):
+    input: Optional[str] = Field(None, description="Video file or sequence pattern (%04d, ####, @)")
+    output_dir: Optional[str] = None
+    frame_start: Optional[int] = Field(None, description="First frame (source numbering, inclusive)")
+    frame_end: Optional[int] = Field(None, description="Last frame (source numbering, inclusive)")
+    anchor_mask: Optional[str] = None
+    anchor_frame: Optional[int] = None
+    extra_anchors: dict[int, str] = Field(default_factory=dict, description="frame -> mask path; re-anchor there")
+    input_colorspace: Literal["auto", "linear", "srgb"] = "auto"
+    alpha_format: Literal["png16", "png8", "exr16", "exr32"] = "png16"
+
+
+class SegmentationConfig(_Section):
+    segment_backend: str = "flow"
+    trimap_band: BandPreset = "default"
+    trimap_fg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
+    trimap_bg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
+    flow_max_side: int = Field(1024, ge=64, description="Long side at which optical flow is computed")
+    flow_edge_radius: int = Field(4, ge=1, description="Guided-filter radius (px at 1080 lines) of the soft edge")
+    flow_refit_band: int = Field(16, ge=1, description="Half-width (px at 1080 lines) GrabCut may move the edge")
+
+
+class RefinementConfig(_Section):
+    refine_enabled: bool = True
+    refine_backend: str = "closed_form"
+    tile_size: Optional[int] = Field(None, ge=64, description="Tile side in px (backend default if unset)")
+    tile_overlap: Optional[int] = Field(None, ge=0)
+    batch_size: int = Field(4, ge=1)
+    temporal_reuse: bool = True
+    skip_iou_threshold: float = Field(0.98, ge=0.0, le=1.0)
+    skip_image_delta: float = Field(0.004, ge=0.0, description="Max mean |change| of a tile's image to reuse it")
+    closed_form_method: Literal["cf", "lbdm"] = "cf"
+
+    @field_validator("refine_enabled")
+    @classmethod
+    def _mandatory(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("MEMatte refinement is mandatory for this tool")
+        return value
+
+
+class RuntimeConfig(_Section):
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    threads: Optional[int] = Field(None, ge=1)
+    stage: Literal["all", "segment", "refine"] = "all"
+    resume: bool = False
+    overwrite: bool = False
+    progress: Literal["auto", "bar", "jsonl", "none"] = "auto"
+    preflight: Literal["full", "headers"] = "full"
+    allow_external_paths: bool = False
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "io": IOConfig,
+    "segmentation": SegmentationConfig,
+    "refinement": RefinementConfig,
+    "runtime": RuntimeConfig,
+}
+KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
+PATH_KEYS = ("input", "output_dir", "anchor_mask")
+# Keys that do not change what a frame looks like; left out of the resume hash.
+UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"} | set(RuntimeConfig.model_fields) - {"precision"}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    io: IOConfig = Field(default_factory=IOConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    refinement: RefinementConfig = Field(default_factory=RefinementConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+    def flat(self) -> dict[str, Any]:
+        return {k: v for section in SECTIONS for k, v in getattr(self, section).model_dump().items()}
+
+    def thresholds(self) -> tuple[float, float, float]:
+        """(fg, bg, min_radius) after applying the band preset; explicit thresholds win."""
+        preset = BAND_PRESETS[self.segmentation.trimap_band]
+        fg = self.segmentation.trimap_fg_threshold or preset["fg"]
+        bg = self.segmentation.trimap_bg_threshold or preset["bg"]
+        if bg >= fg:
+            raise VideomatteError(
+                f"trimap_bg_threshold ({bg}) must be below trimap_fg_threshold ({fg})",
+                hint="lower --trimap-bg-threshold or raise --trimap-fg-threshold", code="config")
+        return fg, bg, preset["min_radius"]
+
+    def stage_hash(self, stage: str, extra: dict[str, Any]) -> str:
+        """Stable hash of what determines a stage's output (resume compares it per frame).
+
+        The trimap depends on io + segmentation; the alpha also on refinement, format, precision.
+        """
+        sections = ("io", "segmentation") if stage == "segment" else tuple(SECTIONS)
+        skip = UNHASHED_KEYS | ({"alpha_format"} if stage == "segment" else set())
+        payload = {k: v for s in sections for k, v in getattr(self, s).model_dump().items() if k not in skip}
+        payload.update(extra)
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unknown_key(key: str, where: str) -> VideomatteError:
+    valid = list(KEY_SECTION) + list(SECTIONS)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "see README 'Config reference' for the valid keys"
+    return VideomatteError(f"unknown config key '{key}'{where}", hint=hint, code="config")
+
+
+def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Sort flat and grouped keys into sections, rejecting unknown keys by name."""
+    grouped: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise VideomatteError(f"config group '{key}' in {source} must be a mapping",
+                                      hint=f"write it as '{key}: {{...}}'", code="config")
+            for sub, sub_value in value.items():
+                if KEY_SECTION.get(sub) != key:
+                    raise _unknown_key(sub, f" in group '{key}' of {source}")
+                grouped[key][sub] = sub_value
+        elif key in KEY_SECTION:
+            grouped[KEY_SECTION[key]][key] = value
+        else:
+            raise _unknown_key(key, f" in {source}")
+    return grouped
+
+
+def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path) -> None:
+    io = grouped["io"]
+    for key in PATH_KEYS:
+        if io.get(key):
+            io[key] = str((base / Path(io[key]).expanduser()).resolve())
+    if io.get("extra_anchors"):
+        io["extra_anchors"] = {k: str((base / Path(v).expanduser()).resolve()) for k, v in io["extra_anchors"].items()}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise VideomatteError(f"cannot read config file {path}: {exc.strerror}",
+                              hint="check the --config path", code="config") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise VideomatteError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
+                              hint="fix the syntax; `videomatte-hq validate-config FILE` checks it", code="config")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise VideomatteError(f"config file {path} must hold a mapping of keys", code="config",
+                              hint="write 'key: value' lines (YAML) or a JSON object")
+    return data
+
+
+def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults <- config file <- CLI overrides (flat keys, None = not given)."""
+    grouped: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    if file is not None:
+        grouped = _group(read_config_file(file), str(file))
+        _resolve_paths(grouped, Path(file).resolve().parent)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    cli = _group(given, "the command line")
+    _resolve_paths(cli, Path.cwd())
+    for name in SECTIONS:
+        grouped[name].update(cli[name])
+    try:
+        config = Config(**grouped)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"][1:2]) or str(err["loc"][0])
+        msg = err["msg"].removeprefix("Value error, ")
+        if "mandatory" in msg:
+            raise VideomatteError(msg, code="refine_disabled",
+                                  hint="remove --no-refine / refine_enabled: false; refinement always runs") from None
+        raise VideomatteError(f"invalid value for '{key}': {msg} (got {err.get('input')!r})",
+                              hint="see README 'Config reference' for allowed values", code="config") from None
+    config.thresholds()
+    return config

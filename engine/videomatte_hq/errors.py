@@ -1,0 +1,40 @@
+"""User-facing errors. Each carries the fix, so hosts and terminals can show both."""
+
+from __future__ import annotations
+
+
+class VideomatteError(Exception):
+    """An error the user can fix; `hint` says how. Exit code 2 by default."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "", code: str = "error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelFileError(VideomatteError):
+    """A model file is missing, unreadable or not allowed by the path policy (exit code 3)."""
+
+    exit_code = 3
+
+
+def format_frames(frames: list[int]) -> str:
+    """Compact frame list for messages: [1,2,3,7] -> '1-3, 7'."""
+    frames = sorted(set(frames))
+    parts: list[str] = []
+    i = 0
+    while i < len(frames):
+        j = i
+        while j + 1 < len(frames) and frames[j + 1] == frames[j] + 1:
+            j += 1
+        parts.append(str(frames[i]) if i == j else f"{frames[i]}-{frames[j]}")
+        i = j + 1
+    if len(parts) > 12:
+        parts = parts[:12] + [f"... ({len(frames)} frames)"]
+    return ", ".join(parts)

@@ -1,0 +1,1 @@
+"""Reading plates (sequences, video), colour handling and atomic image writes."""

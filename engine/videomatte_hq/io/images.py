@@ -1,0 +1,88 @@
+"""Image files through OpenImageIO: reads that name the file on failure, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from ..errors import VideomatteError
+
+_FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
+
+
+def _open(path: Path) -> oiio.ImageInput:
+    config = oiio.ImageSpec()
+    # PNG RGBA is unpremultiplied by OIIO unless told the alpha is straight (lossy for mattes).
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(path), config)
+    if inp is None:
+        reason = oiio.geterror().strip() or "unknown format"
+        raise VideomatteError(f"cannot read image {path}: {reason}",
+                              hint="check that the file exists and is a complete, valid image", code="unreadable")
+    return inp
+
+
+def read_spec(path: Path) -> oiio.ImageSpec:
+    """Header only (size, channels, format)."""
+    inp = _open(path)
+    spec = inp.spec()
+    inp.close()
+    return spec
+
+
+def read_image(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
+    """All channels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]."""
+    inp = _open(path)
+    spec = inp.spec()
+    pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+    error = inp.geterror()
+    inp.close()
+    if pixels is None or error:
+        raise VideomatteError(f"cannot decode pixels of {path}: {error.strip() or 'truncated or corrupt data'}",
+                              hint="re-render or re-copy this frame", code="unreadable")
+    return np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+def read_attribute(path: Path, name: str) -> str | None:
+    """A string metadata attribute of an image, or None if absent/unreadable."""
+    try:
+        spec = read_spec(path)
+    except VideomatteError:
+        return None
+    value = spec.getattribute(name)
+    return value if isinstance(value, str) else None
+
+
+def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, ...],
+                attributes: dict[str, str] | None = None) -> None:
+    """Write atomically: a temp file in the same folder, then rename, so no reader sees a partial frame."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    height, width, nch = pixels.shape
+    spec = oiio.ImageSpec(width, height, nch, _FORMATS[fmt])
+    spec.channelnames = channels
+    if "A" in channels:
+        spec.alpha_channel = channels.index("A")
+    if path.suffix.lower() == ".exr":
+        spec.attribute("compression", "zip")
+    for key, value in (attributes or {}).items():
+        spec.attribute(key, value)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, spec) or not out.write_image(np.ascontiguousarray(pixels)):
+            reason = (out.geterror() if out is not None else oiio.geterror()).strip()
+            raise VideomatteError(f"cannot write {path}: {reason}", hint="check free disk space and permissions",
+                                  code="write")
+        out.close()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,78 @@
+"""Frame-sequence patterns: `%04d`, `####`, `@`, frame numbers taken from the files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import VideomatteError
+
+_TOKEN = re.compile(r"%0?(\d*)d|#+|@+")
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    """A numbered image sequence on disk: `directory/prefix<frame>suffix`.
+
+    `padding` is the minimum digit count (0 = unpadded); numbers wider than the
+    padding are allowed (frame 10000 of a `%04d` sequence).
+    """
+
+    directory: Path
+    prefix: str
+    suffix: str
+    padding: int
+    frames: list[int] = field(default_factory=list)
+
+    @property
+    def pattern(self) -> str:
+        return str(self.directory / f"{self.prefix}{'#' * max(self.padding, 1)}{self.suffix}")
+
+    def path(self, frame: int) -> Path:
+        return self.directory / f"{self.prefix}{frame:0{self.padding}d}{self.suffix}"
+
+    def scan(self) -> "ImageSequence":
+        """The same sequence with `frames` filled from the files present."""
+        digits = r"\d+" if self.padding <= 1 else rf"\d{{{self.padding}}}|[1-9]\d{{{self.padding},}}"
+        rx = re.compile(f"^{re.escape(self.prefix)}(-?(?:{digits})){re.escape(self.suffix)}$")
+        found: dict[int, str] = {}
+        if self.directory.is_dir():
+            for entry in self.directory.iterdir():
+                m = rx.match(entry.name)
+                if not m:
+                    continue
+                number = int(m.group(1))
+                if number in found:
+                    raise VideomatteError(
+                        f"frame {number} exists twice in {self.pattern}: {found[number]} and {entry.name}",
+                        hint="remove one of the files", code="input")
+                found[number] = entry.name
+        return ImageSequence(self.directory, self.prefix, self.suffix, self.padding, sorted(found))
+
+
+def parse_pattern(text: str) -> ImageSequence | None:
+    """Parse a sequence pattern, or an existing frame file (`plate.1001.exr`); None if not a sequence."""
+    path = Path(text).expanduser()
+    name = path.name
+    tokens = list(_TOKEN.finditer(name))
+    if tokens:
+        if len(tokens) > 1:
+            raise VideomatteError(f"input pattern {text!r} has more than one frame-number field",
+                                  hint="use one %04d, #### or @ field", code="input")
+        m = tokens[0]
+        tok = m.group(0)
+        if tok.startswith("%"):
+            padding = int(m.group(1) or 0)
+        elif tok.startswith("@") and len(tok) == 1:
+            padding = 0
+        else:
+            padding = len(tok)
+        return ImageSequence(path.parent, name[: m.start()], name[m.end():], padding)
+    if path.is_file():
+        m = re.search(r"(\d+)(\.[A-Za-z0-9]+)$", name)
+        if m:
+            digits = m.group(1)
+            padding = len(digits) if digits.startswith("0") or len(digits) >= 4 else 0
+            return ImageSequence(path.parent, name[: m.start(1)], name[m.end(1):], padding)
+    return None

@@ -1,0 +1,139 @@
+"""One plate source interface over image sequences and video files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VideomatteError, format_frames
+from .colour import is_linear, to_model_rgb
+from .images import read_image, read_spec
+from .sequence import ImageSequence, parse_pattern
+from .video import VIDEO_EXTENSIONS, VideoFile
+
+Warn = Callable[[str], None]
+
+
+class FrameSource:
+    """Plate frames as display-referred float32 RGB in [0, 1], addressed by source frame number."""
+
+    kind = "sequence"
+
+    def __init__(self, description: str, frames: list[int], width: int, height: int, linear: bool,
+                 warn: Warn) -> None:
+        self.description = description
+        self.frames = frames
+        self.width = width
+        self.height = height
+        self.linear = linear
+        self.warn = warn
+        self.nonfinite_values = 0
+
+    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        raise NotImplementedError
+
+    def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for frame, raw in self._raw(frames):
+            rgb, bad = to_model_rgb(raw, self.linear)
+            if bad:
+                self.nonfinite_values += bad
+                self.warn(f"frame {frame}: {bad} NaN/inf values in the plate were clamped")
+            yield frame, rgb
+
+    def read(self, frame: int) -> np.ndarray:
+        return next(self.iter_frames([frame]))[1]
+
+    def check(self, frames: list[int], full: bool) -> None:
+        """Fail before processing if frames are missing, unreadable or of another size."""
+
+
+class SequenceSource(FrameSource):
+    def __init__(self, sequence: ImageSequence, colorspace: str, warn: Warn) -> None:
+        if not sequence.frames:
+            raise VideomatteError(f"no frames found for input {sequence.pattern}",
+                                  hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
+                                  code="input")
+        self.sequence = sequence
+        first = sequence.path(sequence.frames[0])
+        spec = read_spec(first)
+        super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
+                         is_linear(sequence.suffix, colorspace), warn)
+
+    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for frame in frames:
+            yield frame, read_image(self.sequence.path(frame))[0]
+
+    def check(self, frames: list[int], full: bool) -> None:
+        missing = [f for f in frames if f not in set(self.frames)]
+        if missing:
+            raise VideomatteError(f"missing frames {format_frames(missing)} in {self.sequence.pattern}",
+                                  hint="render/copy the missing frames or narrow --frame-start/--frame-end",
+                                  code="missing_frames")
+
+        def probe(frame: int) -> tuple[int, str | None]:
+            path = self.sequence.path(frame)
+            try:
+                if full:
+                    pixels = read_image(path)[0]
+                    height, width = pixels.shape[:2]
+                else:
+                    spec = read_spec(path)
+                    width, height = spec.width, spec.height
+            except VideomatteError:
+                return frame, "unreadable"
+            return frame, None if (width, height) == (self.width, self.height) else f"{width}x{height}"
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(probe, frames))
+        unreadable = [f for f, r in results if r == "unreadable"]
+        if unreadable:
+            raise VideomatteError(
+                f"unreadable or corrupt frames {format_frames(unreadable)} in {self.sequence.pattern}",
+                hint="re-render or re-copy those frames", code="unreadable")
+        wrong = [(f, r) for f, r in results if r]
+        if wrong:
+            sizes = ", ".join(f"{f}: {r}" for f, r in wrong[:8])
+            raise VideomatteError(
+                f"frames differ in size from {self.width}x{self.height} in {self.sequence.pattern} ({sizes})",
+                hint="all frames of a shot must have one resolution; fix or exclude those frames",
+                code="size_mismatch")
+
+
+class VideoSource(FrameSource):
+    kind = "video"
+
+    def __init__(self, path: Path, colorspace: str, warn: Warn) -> None:
+        self.video = VideoFile(path)
+        super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
+                         is_linear(path.suffix, colorspace), warn)
+
+    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        return self.video.iter_frames(frames)
+
+    def check(self, frames: list[int], full: bool) -> None:
+        missing = [f for f in frames if not 0 <= f < len(self.frames)]
+        if missing:
+            raise VideomatteError(f"frames {format_frames(missing)} are outside video {self.description} "
+                                  f"(frames 0-{len(self.frames) - 1})",
+                                  hint="video frames are numbered from 0; adjust --frame-start/--frame-end",
+                                  code="missing_frames")
+
+
+def open_source(text: str, colorspace: str, warn: Warn) -> FrameSource:
+    path = Path(text).expanduser()
+    if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
+        if not path.is_file():
+            raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
+        return VideoSource(path, colorspace, warn)
+    if path.is_dir():
+        raise VideomatteError(f"--input {path} is a folder", code="input",
+                              hint=f"give a sequence pattern such as {path / 'plate.####.exr'}")
+    sequence = parse_pattern(text)
+    if sequence is None:
+        raise VideomatteError(f"--input {text!r} is neither a video file nor a frame sequence",
+                              hint="use a pattern with %04d, #### or @ (e.g. shot/plate.####.exr) or a video file",
+                              code="input")
+    return SequenceSource(sequence.scan(), colorspace, warn)

@@ -1,0 +1,260 @@
+"""The one loop: read -> segment -> trimap -> refine -> write.
+
+Stage 1 writes a trimap per frame; stage 2 reads the trimaps back. That split is what
+makes runs resumable frame by frame and lets a farm run stage 2 in chunks
+(`--stage segment` once, then `--stage refine --frame-start/--frame-end` per chunk).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import __version__, refine, segment
+from .anchor import file_sha256, load_anchor
+from .config import Config
+from .errors import VideomatteError, format_frames
+from .events import Events
+from .io.source import FrameSource, open_source
+from .outputs import OutputLayout, quantize, write_json
+from .refine.tiling import FrameMemory, TiledRefiner, image_to_u8
+from .trimap import band_radius, make_trimap
+
+VERSIONED_PACKAGES = ("videomatte-hq", "numpy", "OpenImageIO", "opencv-python", "av", "pymatting", "torch",
+                      "ultralytics")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["videomatte-hq"] = __version__
+    return versions
+
+
+@dataclass
+class RunPlan:
+    """Everything checked before the first byte is written."""
+
+    config: Config
+    source: FrameSource
+    frames: list[int]
+    requested: tuple[int, int]
+    anchor_frame: int
+    anchors: dict[int, np.ndarray]
+    anchor_files: dict[int, dict[str, str]]
+    layout: OutputLayout
+    stages: list[str]
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+def _anchor_required(source: FrameSource) -> VideomatteError:
+    return VideomatteError(
+        "anchor_mask is required for v2 pipeline runs",
+        hint="pass --anchor-mask FILE (a white-on-black roto of the subject at --anchor-frame)", code="anchor")
+
+
+def prepare(config: Config, events: Events) -> RunPlan:
+    io, runtime = config.io, config.runtime
+    if not io.input:
+        raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
+    if not io.output_dir:
+        raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
+    source = open_source(io.input, io.input_colorspace, events.warning)
+    first = io.frame_start if io.frame_start is not None else source.frames[0]
+    last = io.frame_end if io.frame_end is not None else source.frames[-1]
+    if first > last:
+        raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",
+                              hint=f"the input has frames {format_frames(source.frames)}", code="range")
+    frames = list(range(first, last + 1))
+    source.check(frames, full=runtime.preflight == "full")
+
+    stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
+    anchor_frame = io.anchor_frame if io.anchor_frame is not None else first
+    anchors: dict[int, np.ndarray] = {}
+    anchor_files: dict[int, dict[str, str]] = {}
+    if "segment" in stages:
+        if not io.anchor_mask:
+            raise _anchor_required(source)
+        for frame, path in {anchor_frame: io.anchor_mask, **io.extra_anchors}.items():
+            if not first <= frame <= last:
+                raise VideomatteError(f"anchor frame {frame} is outside the frame range {first}-{last}",
+                                      hint="set --anchor-frame to a frame inside the range", code="anchor")
+            anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
+            anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
+
+    layout = OutputLayout(Path(io.output_dir), io.alpha_format)
+    if not (runtime.resume or runtime.overwrite):
+        written = [layout.trimap_path(f) for f in frames if "segment" in stages] + \
+                  [layout.alpha_path(f) for f in frames if "refine" in stages]
+        existing = layout.existing(written)
+        if existing:
+            raise VideomatteError(
+                f"{layout.root} already holds {len(existing)} output frames of this range (e.g. {existing[0].name})",
+                hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output-dir",
+                code="output_exists")
+    return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages)
+
+
+def _stage_hashes(plan: RunPlan) -> dict[str, str]:
+    """Segment hash from the plate, anchors and settings; the refine hash builds on it."""
+    extra = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
+             "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()}}
+    seg = plan.config.stage_hash("segment", extra)
+    return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg})}
+
+
+def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
+    config, layout = plan.config, plan.layout
+    backend = segment.load_backend(config.segmentation.segment_backend, config, config.runtime.device)
+    summary["backends"]["segment"] = _backend_record(backend)
+    fg, bg, min_radius = config.thresholds()
+    radius = band_radius(min_radius, plan.source.height, plan.source.width)
+    seg_hash = plan.hashes["segment"]
+    done = {f for f in plan.frames if config.runtime.resume and layout.matches(layout.trimap_path(f), seg_hash)}
+    events.stage_start("segment", len(plan.frames))
+    if len(done) == len(plan.frames):
+        for frame in plan.frames:
+            events.frame_done("segment", frame, resumed=True)
+        return
+    for frame, prob in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
+                                     plan.source.iter_frames):
+        # Propagation is sequential, so frames kept from a killed run are recomputed but not rewritten.
+        if frame not in done:
+            layout.write_trimap(frame, make_trimap(prob, fg, bg, radius), seg_hash)
+        events.frame_done("segment", frame, resumed=frame in done)
+    summary["trimaps_written"] = len(plan.frames) - len(done)
+
+
+def _check_trimaps(plan: RunPlan) -> None:
+    """A refine-only run (farm chunk) needs stage 1's trimaps from the same settings."""
+    layout, seg_hash = plan.layout, plan.hashes["segment"]
+    stale = [f for f in plan.frames if not layout.matches(layout.trimap_path(f), seg_hash)]
+    if stale:
+        raise VideomatteError(
+            f"trimaps for frames {format_frames(stale)} are missing in {layout.qc_dir} or were made with other settings",
+            hint="run `--stage segment` over the whole shot first, with the same input, anchor and segmentation settings",
+            code="trimaps_missing")
+
+
+def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
+    config, layout, ref = plan.config, plan.layout, plan.config.refinement
+    if "segment" not in plan.stages:
+        _check_trimaps(plan)
+    backend = refine.load_backend(ref.refine_backend, config, config.runtime.device)
+    summary["backends"]["refine"] = _backend_record(backend)
+    if sum(layout.trimap_unknown(f) for f in plan.frames) == 0:
+        raise VideomatteError(
+            f"{backend.display_name} did not execute on any tiles (trimap unknown band was empty on every frame)",
+            hint="widen the band: --trimap-band wider|maximum, or lower --trimap-fg-threshold / "
+                 "raise --trimap-bg-threshold; check qc/trimap.*.png",
+            code="empty_band")
+    tile = ref.tile_size or backend.default_tile
+    overlap = ref.tile_overlap if ref.tile_overlap is not None else backend.default_overlap
+    if overlap >= tile:
+        raise VideomatteError(f"tile_overlap ({overlap}) must be smaller than tile_size ({tile})",
+                              hint="lower --tile-overlap or raise --tile-size", code="config")
+    refiner = TiledRefiner(backend, tile, overlap, ref.batch_size, ref.temporal_reuse,
+                           ref.skip_iou_threshold, ref.skip_image_delta)
+    ref_hash = plan.hashes["refine"]
+    done = {f for f in plan.frames if config.runtime.resume and layout.matches(layout.alpha_path(f), ref_hash)}
+    todo = [f for f in plan.frames if f not in done]
+    events.stage_start("refine", len(plan.frames))
+    for frame in sorted(done):
+        events.frame_done("refine", frame, resumed=True)
+    memory: FrameMemory | None = None
+    last = None
+    for frame, image in plan.source.iter_frames(todo):
+        image_u8 = image_to_u8(image)
+        if ref.temporal_reuse and last != frame - 1 and frame - 1 in done:
+            # Resumed after a kept frame: rebuild what the uninterrupted run had in memory.
+            memory = FrameMemory(image_to_u8(plan.source.read(frame - 1)), layout.read_trimap(frame - 1),
+                                 layout.read_alpha(frame - 1))
+        elif last != frame - 1:
+            memory = None
+        trimap = layout.read_trimap(frame)
+        alpha, refined, skipped = refiner.refine_frame(image, image_u8, trimap, memory)
+        written = quantize(alpha, layout.alpha_format)
+        layout.write_alpha(frame, written, ref_hash)
+        memory = FrameMemory(image_u8, trimap, written) if ref.temporal_reuse else None
+        last = frame
+        summary["tiles"]["refined"] += refined
+        summary["tiles"]["skipped"] += skipped
+        summary["frames_written"] += 1
+        events.frame_done("refine", frame, tiles_refined=refined, tiles_skipped=skipped)
+
+
+def _backend_record(backend) -> dict[str, Any]:
+    return {"name": backend.name,
+            "model_files": [{"path": str(p), "sha256": file_sha256(p)} for p in backend.model_files()]}
+
+
+def run(config: Config, events: Events) -> dict[str, Any]:
+    """Run the configured stages; returns the run summary (also written to run_summary.json)."""
+    started = time.perf_counter()
+    if config.runtime.threads:
+        cv2.setNumThreads(config.runtime.threads)
+    plan = prepare(config, events)
+    plan.hashes = _stage_hashes(plan)
+    layout = plan.layout
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_json(layout.config_used, config.model_dump(mode="json"))
+    summary: dict[str, Any] = {
+        "status": "running",
+        "input": plan.source.description,
+        "input_kind": plan.source.kind,
+        "plate_size": [plan.source.width, plan.source.height],
+        "input_linear": plan.source.linear,
+        "requested_frame_start": plan.requested[0],
+        "requested_frame_end": plan.requested[1],
+        "frame_start": plan.frames[0],
+        "frame_end": plan.frames[-1],
+        "frame_count": len(plan.frames),
+        "stages": plan.stages,
+        "anchor": {"frame": plan.anchor_frame, "path": config.io.anchor_mask,
+                   "files": {str(k): v for k, v in plan.anchor_files.items()}},
+        "backends": {},
+        "config_hash": plan.hashes,
+        "device": config.runtime.device,
+        "precision": config.runtime.precision,
+        "stage_seconds": {"preflight": round(time.perf_counter() - started, 3)},
+        "tiles": {"refined": 0, "skipped": 0},
+        "frames_written": 0,
+        "outputs": {"alpha": layout.alpha_pattern, "trimap": layout.trimap_pattern},
+        "versions": package_versions(),
+    }
+    events.run_start(len(plan.frames), plan.frames[0], plan.frames[-1], str(layout.root), plan.stages)
+    stage_fns = {"segment": _segment, "refine": _refine}
+    try:
+        for stage in plan.stages:
+            t0 = time.perf_counter()
+            stage_fns[stage](plan, events, summary)
+            summary["stage_seconds"][stage] = round(time.perf_counter() - t0, 3)
+            events.stage_end(stage, summary["stage_seconds"][stage])
+    except BaseException as exc:
+        summary["status"] = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+        summary["error"] = str(exc)
+        write_json(layout.run_summary, _finish(summary, plan, events, started))
+        raise
+    summary["status"] = "ok"
+    write_json(layout.run_summary, _finish(summary, plan, events, started))
+    events.run_end("ok", frames_written=summary["frames_written"], alpha_dir=str(layout.alpha_dir),
+                   alpha_pattern=layout.alpha_pattern, trimap_pattern=layout.trimap_pattern,
+                   summary=str(layout.run_summary))
+    return summary
+
+
+def _finish(summary: dict[str, Any], plan: RunPlan, events: Events, started: float) -> dict[str, Any]:
+    summary["stage_seconds"]["total"] = round(time.perf_counter() - started, 3)
+    summary["nonfinite_values_clamped"] = plan.source.nonfinite_values
+    summary["warnings"] = list(events.warnings)
+    return summary

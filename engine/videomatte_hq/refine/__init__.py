@@ -1,0 +1,38 @@
+"""Stage 2: alpha in the trimap's unknown band, computed tile by tile.
+
+A backend only maps batches of (image tile, trimap tile) to alpha tiles; tiling,
+blending and temporal reuse live in `tiling.py` and serve every backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import VideomatteError
+
+BACKENDS = {"closed_form": "videomatte_hq.refine.closed_form:ClosedFormBackend"}
+
+
+class RefineBackend(Protocol):
+    name: str
+    display_name: str  # used in user-facing messages
+    default_tile: int
+    default_overlap: int
+
+    def model_files(self) -> list[Path]: ...
+
+    def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
+        """images: (h, w, 3) float32 RGB in [0, 1]; trimaps: (h, w) float32 {0, 0.5, 1}; same-size tiles."""
+        ...
+
+
+def load_backend(name: str, config, device: str) -> RefineBackend:
+    if name not in BACKENDS:
+        raise VideomatteError(f"unknown refine_backend '{name}'", code="backend",
+                              hint=f"available: {', '.join(sorted(BACKENDS))}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(config, device)

@@ -1,0 +1,61 @@
+"""Weight-free stage 2: closed-form (Levin et al. 2008) or learning-based matting via pymatting.
+
+The solve is pymatting's own (matting Laplacian, then conjugate gradients with an
+incomplete-Cholesky preconditioner on the unknown pixels), called through its
+primitives because its `estimate_alpha_*` wrappers reject a trimap with no
+foreground or no background, which a tile at the edge of a subject often is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+
+# Ridge on the unknown block: keeps it positive definite where an unknown region touches no
+# known pixel inside its tile (otherwise CG may not converge); shifts alpha by ~1e-6.
+RIDGE = 1e-6
+
+
+class ClosedFormBackend:
+    name = "closed_form"
+    display_name = "Closed-form matting"
+    default_tile = 512
+    default_overlap = 64
+
+    def __init__(self, config, device: str) -> None:
+        import pymatting  # imported here: its numba compile is slow and only this backend needs it
+
+        self._pm = pymatting
+        self.method = config.refinement.closed_form_method
+
+    def model_files(self) -> list[Path]:
+        return []
+
+    def _solve(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        pm = self._pm
+        known = (trimap != 0.5).ravel()
+        unknown = ~known
+        if self.method == "cf":
+            laplacian = pm.cf_laplacian(image, is_known=known.reshape(trimap.shape))
+        else:
+            laplacian = pm.lbdm_laplacian(image)
+        l_u = (laplacian[unknown, :][:, unknown] + RIDGE * scipy.sparse.identity(int(unknown.sum()))).tocsr()
+        rhs = -laplacian[unknown, :][:, known].dot((trimap.ravel()[known] == 1.0).astype(np.float64))
+        alpha = trimap.ravel().astype(np.float64)
+        # No foreground constraint reaches the band: the solution is exactly 0 (and pymatting's CG
+        # divides by the zero residual), so skip the solve.
+        alpha[unknown] = pm.cg(l_u, rhs, M=pm.ichol(l_u)) if rhs.any() else 0.0
+        return np.clip(alpha, 0.0, 1.0).reshape(trimap.shape)
+
+    def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
+        alphas = []
+        for image, trimap in zip(images, trimaps):
+            # pymatting prints solver notes on stdout, which carries the JSON-lines protocol.
+            with contextlib.redirect_stdout(io.StringIO()):
+                alpha = self._solve(image.astype(np.float64), trimap.astype(np.float64))
+            alphas.append(alpha.astype(np.float32))
+        return alphas

@@ -1,0 +1,132 @@
+"""Tiled refinement: a fixed tile grid, tiles only where the band is, seamless blending, temporal reuse.
+
+The grid is regular (stride = tile - overlap, the last row/column flush with the
+border), so a tile keeps its identity from frame to frame and can be reused when its
+trimap and image barely changed. Overlapping tiles are blended with weights that are
+normalised to sum to 1 wherever any computed tile covers a pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..trimap import FG, UNKNOWN, trimap_to_unit
+
+
+@dataclass(frozen=True)
+class Tile:
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+def _starts(length: int, size: int, stride: int) -> list[int]:
+    if length <= size:
+        return [0]
+    return list(range(0, length - size, stride)) + [length - size]
+
+
+def tile_grid(height: int, width: int, size: int, overlap: int) -> list[Tile]:
+    stride = max(1, size - overlap)
+    return [Tile(y, x, min(y + size, height), min(x + size, width))
+            for y in _starts(height, size, stride) for x in _starts(width, size, stride)]
+
+
+def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    weights = np.ones(length, np.float32)
+    n = min(overlap, length // 2)
+    if n:
+        rise = np.arange(1, n + 1, dtype=np.float32) / (n + 1)
+        if ramp_start:
+            weights[:n] = rise
+        if ramp_end:
+            weights[-n:] = rise[::-1]
+    return weights
+
+
+def blend_weight(tile: Tile, height: int, width: int, overlap: int) -> np.ndarray:
+    """Positive weights that fall off linearly inside the overlap, except at the frame border."""
+    wy = _ramp(tile.y1 - tile.y0, overlap, tile.y0 > 0, tile.y1 < height)
+    wx = _ramp(tile.x1 - tile.x0, overlap, tile.x0 > 0, tile.x1 < width)
+    return np.outer(wy, wx)
+
+
+@dataclass
+class FrameMemory:
+    """What temporal reuse compares against: the previous frame's image, trimap and written alpha."""
+
+    image: np.ndarray  # uint8 RGB
+    trimap: np.ndarray  # uint8 0/128/255
+    alpha: np.ndarray  # float32, exactly as written to disk
+
+
+def image_to_u8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+class TiledRefiner:
+    def __init__(self, backend, tile_size: int, overlap: int, batch_size: int, reuse: bool,
+                 iou_threshold: float, image_delta: float) -> None:
+        if overlap >= tile_size:
+            raise ValueError("tile_overlap must be smaller than tile_size")
+        self.backend = backend
+        self.tile_size = tile_size
+        self.overlap = overlap
+        self.batch_size = batch_size
+        self.reuse = reuse
+        self.iou_threshold = iou_threshold
+        self.image_delta = image_delta
+
+    def _reusable(self, tile: Tile, unknown: np.ndarray, image_u8: np.ndarray, prev: FrameMemory | None) -> bool:
+        if not self.reuse or prev is None:
+            return False
+        cur = unknown[tile.slices]
+        old = prev.trimap[tile.slices] == UNKNOWN
+        union = np.count_nonzero(cur | old)
+        iou = np.count_nonzero(cur & old) / union if union else 1.0
+        if iou < self.iou_threshold:
+            return False
+        delta = np.abs(image_u8[tile.slices].astype(np.int16) - prev.image[tile.slices]).mean() / 255.0
+        return delta <= self.image_delta
+
+    def refine_frame(self, image: np.ndarray, image_u8: np.ndarray, trimap: np.ndarray,
+                     prev: FrameMemory | None) -> tuple[np.ndarray, int, int]:
+        """Alpha for one frame, plus the counts of tiles refined and reused.
+
+        `image_u8` is the 8-bit copy that reuse compares (and the caller keeps as memory).
+        """
+        height, width = trimap.shape
+        unknown = trimap == UNKNOWN
+        tiles = [t for t in tile_grid(height, width, self.tile_size, self.overlap) if unknown[t.slices].any()]
+        acc = np.zeros((height, width), np.float32)
+        wsum = np.zeros((height, width), np.float32)
+        todo: list[Tile] = []
+        skipped = 0
+        for tile in tiles:
+            if self._reusable(tile, unknown, image_u8, prev):
+                self._accumulate(acc, wsum, tile, prev.alpha[tile.slices])
+                skipped += 1
+            else:
+                todo.append(tile)
+        unit = trimap_to_unit(trimap)
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start:start + self.batch_size]
+            alphas = self.backend.refine([image[t.slices] for t in batch], [unit[t.slices] for t in batch])
+            for tile, alpha in zip(batch, alphas):
+                self._accumulate(acc, wsum, tile, alpha)
+        alpha = np.where(trimap == FG, 1.0, 0.0).astype(np.float32)
+        alpha[unknown] = acc[unknown] / wsum[unknown]
+        return alpha, len(todo), skipped
+
+    def _accumulate(self, acc: np.ndarray, wsum: np.ndarray, tile: Tile, alpha: np.ndarray) -> None:
+        weight = blend_weight(tile, *acc.shape, self.overlap)
+        acc[tile.slices] += weight * alpha
+        wsum[tile.slices] += weight
+

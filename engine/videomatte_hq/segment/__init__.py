@@ -1,0 +1,69 @@
+"""Stage 1: per-frame foreground probability, propagated from the anchor(s).
+
+A backend makes trackers; `track()` drives them forward from the anchor frame and
+backward from it, re-anchoring at extra anchors. Backends are looked up by name and
+imported only when chosen, so weight-free runs never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import VideomatteError
+
+BACKENDS = {"flow": "videomatte_hq.segment.flow:FlowBackend"}
+
+
+class Tracker(Protocol):
+    """Follows one subject through consecutive frames; probabilities are (H, W) float32 in [0, 1]."""
+
+    def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+    def reanchor(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+    def step(self, image: np.ndarray) -> np.ndarray: ...
+
+
+class SegmentBackend(Protocol):
+    name: str
+
+    def model_files(self) -> list[Path]: ...
+
+    def new_tracker(self) -> Tracker: ...
+
+
+def load_backend(name: str, config, device: str) -> SegmentBackend:
+    if name not in BACKENDS:
+        raise VideomatteError(f"unknown segment_backend '{name}'", code="backend",
+                              hint=f"available: {', '.join(sorted(BACKENDS))}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(config, device)
+
+
+def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], list[int]]:
+    """Forward pass from the anchor to the end, backward pass from the anchor to the start."""
+    forward = [f for f in frames if f >= anchor_frame]
+    backward = [f for f in reversed(frames) if f <= anchor_frame]
+    return forward, backward if len(backward) > 1 else []
+
+
+def track(backend: SegmentBackend, frames: list[int], anchor_frame: int, anchors: dict[int, np.ndarray],
+          read: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame, probability) for every frame once: the forward pass, then the backward pass."""
+    forward, backward = propagation_order(frames, anchor_frame)
+    for order in (forward, backward):
+        tracker = backend.new_tracker()
+        for i, (frame, image) in enumerate(read(order)):
+            if i == 0:
+                prob = tracker.start(image, anchors[frame])
+            elif frame in anchors:
+                prob = tracker.reanchor(image, anchors[frame])
+            else:
+                prob = tracker.step(image)
+            if not (order is backward and i == 0):  # the anchor frame was produced by the forward pass
+                yield frame, prob
