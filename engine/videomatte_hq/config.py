@@ -83,7 +83,6 @@ class RuntimeConfig(_Section):
     overwrite: bool = False
     progress: Literal["auto", "bar", "jsonl", "none"] = "auto"
     preflight: Literal["full", "headers"] = "full"
-    allow_external_paths: bool = False
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -94,8 +93,8 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
 PATH_KEYS = ("input", "output_dir", "anchor_mask")
-# Keys that do not change what a frame looks like; left out of the resume hash.
-UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"} | set(RuntimeConfig.model_fields) - {"precision"}
+# io keys that do not change what a trimap looks like; left out of the resume hash.
+UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"}
 
 
 class Config(BaseModel):
@@ -122,11 +121,15 @@ class Config(BaseModel):
     def stage_hash(self, stage: str, extra: dict[str, Any]) -> str:
         """Stable hash of what determines a stage's output (resume compares it per frame).
 
-        The trimap depends on io + segmentation; the alpha also on refinement, format, precision.
+        The trimap depends on io + segmentation settings; the alpha on the trimaps
+        (their hash comes in `extra`), the refinement settings, alpha format and precision.
         """
-        sections = ("io", "segmentation") if stage == "segment" else tuple(SECTIONS)
-        skip = UNHASHED_KEYS | ({"alpha_format"} if stage == "segment" else set())
-        payload = {k: v for s in sections for k, v in getattr(self, s).model_dump().items() if k not in skip}
+        if stage == "segment":
+            payload = {k: v for s in ("io", "segmentation") for k, v in getattr(self, s).model_dump().items()
+                       if k not in UNHASHED_KEYS | {"alpha_format"}}
+        else:
+            payload = {**self.refinement.model_dump(), "alpha_format": self.io.alpha_format,
+                       "precision": self.runtime.precision}
         payload.update(extra)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

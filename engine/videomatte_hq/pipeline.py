@@ -22,7 +22,8 @@ from .config import Config
 from .errors import VideomatteError, format_frames
 from .events import Events
 from .io.source import FrameSource, open_source
-from .outputs import OutputLayout, quantize, write_json
+from .io.images import read_attribute
+from .outputs import HASH_ATTR, OutputLayout, quantize, write_json
 from .refine.tiling import FrameMemory, TiledRefiner, image_to_u8
 from .trimap import band_radius, make_trimap
 
@@ -106,11 +107,29 @@ def prepare(config: Config, events: Events) -> RunPlan:
 
 
 def _stage_hashes(plan: RunPlan) -> dict[str, str]:
-    """Segment hash from the plate, anchors and settings; the refine hash builds on it."""
-    extra = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
-             "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()}}
-    seg = plan.config.stage_hash("segment", extra)
+    """The segment hash comes from the plate, anchors and settings, or, for a refine-only run
+    (a farm chunk), from the trimaps stage 1 left in qc/; the refine hash builds on it."""
+    if "segment" in plan.stages:
+        extra = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
+                 "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()}}
+        seg = plan.config.stage_hash("segment", extra)
+    else:
+        seg = _trimap_hash(plan)
     return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg})}
+
+
+def _trimap_hash(plan: RunPlan) -> str:
+    layout = plan.layout
+    found = {f: read_attribute(layout.trimap_path(f), HASH_ATTR) for f in plan.frames}
+    missing = [f for f, h in found.items() if h is None]
+    if missing:
+        raise VideomatteError(f"trimaps for frames {format_frames(missing)} are missing in {layout.qc_dir}",
+                              hint="run `--stage segment` over the whole shot first (same --output-dir)",
+                              code="trimaps_missing")
+    if len(set(found.values())) > 1:
+        raise VideomatteError(f"the trimaps in {layout.qc_dir} come from different segment runs",
+                              hint="re-run `--stage segment --overwrite` over the whole shot", code="trimaps_mixed")
+    return next(iter(found.values()))
 
 
 def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
@@ -135,21 +154,8 @@ def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     summary["trimaps_written"] = len(plan.frames) - len(done)
 
 
-def _check_trimaps(plan: RunPlan) -> None:
-    """A refine-only run (farm chunk) needs stage 1's trimaps from the same settings."""
-    layout, seg_hash = plan.layout, plan.hashes["segment"]
-    stale = [f for f in plan.frames if not layout.matches(layout.trimap_path(f), seg_hash)]
-    if stale:
-        raise VideomatteError(
-            f"trimaps for frames {format_frames(stale)} are missing in {layout.qc_dir} or were made with other settings",
-            hint="run `--stage segment` over the whole shot first, with the same input, anchor and segmentation settings",
-            code="trimaps_missing")
-
-
 def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     config, layout, ref = plan.config, plan.layout, plan.config.refinement
-    if "segment" not in plan.stages:
-        _check_trimaps(plan)
     backend = refine.load_backend(ref.refine_backend, config, config.runtime.device)
     summary["backends"]["refine"] = _backend_record(backend)
     if sum(layout.trimap_unknown(f) for f in plan.frames) == 0:

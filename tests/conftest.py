@@ -1,0 +1,64 @@
+"""Shared fixtures: generated shots on disk and a runner for the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from videomatte_hq.synthetic import make_example
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+# One numba cache for every test process: pymatting's first compile costs ~40 s, later imports <1 s.
+ENV = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), "PYTHONUNBUFFERED": "1"}
+
+
+def run_cli(*args: str, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "videomatte_hq", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, cwd=cwd, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"CLI failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def events_of(proc: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def read_pixels(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
+    inp = oiio.ImageInput.open(str(path))
+    assert inp is not None, oiio.geterror()
+    spec = inp.spec()
+    pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+    inp.close()
+    return np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+@pytest.fixture(scope="session")
+def shot_exr(tmp_path_factory) -> dict[str, str]:
+    """12 linear EXR frames 1001-1012 (96x64), anchor.png, ground truth."""
+    return make_example(tmp_path_factory.mktemp("shot_exr"), width=96, height=64, frames=12, fmt="exr")
+
+
+@pytest.fixture(scope="session")
+def shot_png(tmp_path_factory) -> dict[str, str]:
+    """6 sRGB PNG frames 1001-1006 (80x48)."""
+    return make_example(tmp_path_factory.mktemp("shot_png"), width=80, height=48, frames=6, fmt="png")
+
+
+@pytest.fixture
+def shot_copy(tmp_path, shot_png) -> dict[str, Path]:
+    """A private copy of the PNG shot that a test may damage."""
+    src = Path(shot_png["input"]).parent
+    dst = tmp_path / "plate"
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return {"dir": dst, "input": dst / "plate.####.png", "anchor": Path(shot_png["anchor"])}

@@ -1,0 +1,148 @@
+"""The real CLI, end to end, on generated PNG and EXR sequences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from conftest import events_of, read_pixels, run_cli
+
+
+def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
+    out = tmp_path / "out"
+    proc = run_cli("--input", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--output-dir", out,
+                   "--progress", "jsonl", check=True)
+    frames = list(range(1001, 1007))
+    assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in frames]
+    assert sorted(p.name for p in (out / "qc").iterdir()) == [f"trimap.{f:06d}.png" for f in frames]
+
+    alpha, spec = read_pixels(out / "alpha" / "001003.png")
+    assert spec.format == oiio.UINT16 and spec.nchannels == 1 and alpha.shape[:2] == (48, 80)
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+    soft = ((alpha > 0.02) & (alpha < 0.98)).sum()
+    assert soft > 0, "refinement produced no soft edge"
+    trimap, tspec = read_pixels(out / "qc" / "trimap.001003.png")
+    assert tspec.format == oiio.UINT8
+    assert set(np.unique(np.round(trimap * 255)).astype(int)) <= {0, 128, 255}
+
+    # Alpha follows the ground truth of this generated shot closely.
+    gt, _ = read_pixels(Path(shot_png["input"]).parents[1] / "alpha_gt" / "1006.png")
+    last, _ = read_pixels(out / "alpha" / "001006.png")
+    binary_sad = np.abs((gt >= 0.5) - gt).sum()
+    assert np.abs(last - gt).sum() < binary_sad
+
+    events = events_of(proc)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert events[0]["frames"] == 6 and events[0]["frame_start"] == 1001 and events[0]["protocol"] == 1
+    refine_done = [e["frame"] for e in events if e["event"] == "frame_done" and e["stage"] == "refine"]
+    assert refine_done == frames
+    assert events[-1]["status"] == "ok" and events[-1]["frames_written"] == 6
+    assert [e["stage"] for e in events if e["event"] == "stage_start"] == ["segment", "refine"]
+    assert max(e["progress"] for e in events if e["event"] == "frame_done") == 1.0
+
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["status"] == "ok" and summary["frames_written"] == 6
+    assert (summary["frame_start"], summary["frame_end"]) == (1001, 1006)
+    assert summary["requested_frame_start"] == 1001
+    assert summary["anchor"]["frame"] == 1001 and len(summary["anchor"]["files"]["1001"]["sha256"]) == 64
+    assert summary["backends"]["segment"]["name"] == "flow"
+    assert summary["backends"]["refine"]["name"] == "closed_form"
+    assert summary["tiles"]["refined"] >= 6
+    assert {"segment", "refine", "total"} <= set(summary["stage_seconds"])
+    assert summary["versions"]["OpenImageIO"] and summary["versions"]["videomatte-hq"]
+    used = json.loads((out / "config_used.json").read_text())
+    assert set(used) == {"io", "segmentation", "refinement", "runtime"}
+    assert used["io"]["input"] == shot_png["input"] and used["segmentation"]["trimap_band"] == "default"
+
+
+def test_exr_sequence_range_percent_pattern_exr_alpha(tmp_path, shot_exr):
+    out = tmp_path / "out"
+    pattern = shot_exr["input"].replace("####", "%04d")
+    run_cli("-i", pattern, "--anchor-mask", shot_exr["anchor"], "--anchor-frame", 1001, "--frame-start", 1001,
+            "--frame-end", 1005, "-o", out, "--alpha-format", "exr16", "--progress", "none", check=True)
+    names = sorted(p.name for p in (out / "alpha").iterdir())
+    assert names == [f"{f:06d}.exr" for f in range(1001, 1006)]
+    alpha, spec = read_pixels(out / "alpha" / "001005.exr")
+    assert spec.channelnames == ("A",) and spec.format == oiio.HALF and alpha.shape == (64, 96, 1)
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["input_linear"] is True and summary["frame_count"] == 5
+
+
+def test_backward_propagation_from_mid_anchor(tmp_path, shot_png):
+    """An anchor on the 3rd frame: frames before it are produced by the backward pass."""
+    from videomatte_hq.synthetic import render_frame
+    from videomatte_hq.io.images import write_image
+
+    _, alpha = render_frame(48, 80, 2, 6)
+    anchor = tmp_path / "anchor_1003.png"
+    write_image(anchor, (alpha >= 0.5).astype(np.float32), "uint16", ("Y",))
+    out = tmp_path / "out"
+    proc = run_cli("-i", shot_png["input"], "--anchor-mask", anchor, "--anchor-frame", 1003, "-o", out,
+                   "--progress", "jsonl", "--alpha-format", "exr32", check=True)
+    seg = [e["frame"] for e in events_of(proc) if e["event"] == "frame_done" and e["stage"] == "segment"]
+    assert seg == [1003, 1004, 1005, 1006, 1002, 1001]
+    gt, _ = read_pixels(Path(shot_png["input"]).parents[1] / "alpha_gt" / "1001.png")
+    first, spec = read_pixels(out / "alpha" / "001001.exr")
+    assert spec.format == oiio.FLOAT
+    assert np.abs(first - gt).mean() < 0.02
+
+
+def test_nan_inf_in_exr_plate_clamped_with_warning(tmp_path, shot_exr):
+    from videomatte_hq.io.images import write_image
+
+    src = Path(shot_exr["input"]).parent
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in src.iterdir():
+        (plate / f.name).write_bytes(f.read_bytes())
+    pixels, _ = read_pixels(plate / "plate.1002.exr")
+    pixels[10:14, 40:44, :] = np.nan
+    pixels[20, 20, 0] = np.inf
+    write_image(plate / "plate.1002.exr", pixels, "half", ("R", "G", "B"))
+    out = tmp_path / "out"
+    proc = run_cli("-i", plate / "plate.####.exr", "--anchor-mask", shot_exr["anchor"], "-o", out,
+                   "--frame-end", 1004, "--progress", "jsonl", check=True)
+    warnings = [e for e in events_of(proc) if e["event"] == "warning"]
+    assert any("frame 1002" in w["message"] and "NaN/inf" in w["message"] for w in warnings)
+    alpha, _ = read_pixels(out / "alpha" / "001002.png")
+    assert np.isfinite(alpha).all()
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["nonfinite_values_clamped"] >= 4 * 4 * 3
+
+
+def test_grouped_yaml_config_with_cli_override(tmp_path, shot_png):
+    cfg = tmp_path / "shot.yaml"
+    cfg.write_text(f"io:\n  input: {shot_png['input']}\n  anchor_mask: {shot_png['anchor']}\n  alpha_format: png8\n"
+                   "segmentation:\n  trimap_band: wider\nruntime:\n  progress: none\n")
+    out = tmp_path / "out"
+    run_cli("--config", cfg, "-o", out, "--trimap-band", "narrow", "--frame-end", 1002, check=True)
+    used = json.loads((out / "config_used.json").read_text())
+    assert used["segmentation"]["trimap_band"] == "narrow" and used["io"]["alpha_format"] == "png8"
+    _, spec = read_pixels(out / "alpha" / "001002.png")
+    assert spec.format == oiio.UINT8
+
+
+def test_farm_split_segment_then_refine_chunks(tmp_path, shot_png):
+    common = ["-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", tmp_path / "out",
+              "--progress", "none"]
+    run_cli(*common, "--stage", "segment", check=True)
+    assert not (tmp_path / "out" / "alpha").exists()
+    run_cli(*common, "--stage", "refine", "--frame-start", 1001, "--frame-end", 1003, check=True)
+    run_cli(*common, "--stage", "refine", "--frame-start", 1004, "--frame-end", 1006, check=True)
+    assert len(list((tmp_path / "out" / "alpha").iterdir())) == 6
+    # A refine chunk needs stage 1's trimaps.
+    (tmp_path / "out" / "qc" / "trimap.001005.png").unlink()
+    proc = run_cli(*common, "--stage", "refine", "--overwrite")
+    assert proc.returncode == 2 and "trimaps for frames 1005 are missing" in proc.stderr
+    assert "--stage segment" in proc.stderr
+
+
+def test_help_groups_options():
+    proc = run_cli("--help", check=True)
+    for panel in ("Input / output", "Anchor", "Segmentation & trimap", "Refinement", "Runtime"):
+        assert panel in proc.stdout
+    assert "validate-config" in proc.stdout

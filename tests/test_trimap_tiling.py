@@ -1,0 +1,116 @@
+"""Trimap thresholds/band, and the tiling that every refine backend goes through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner, blend_weight, image_to_u8, tile_grid
+from videomatte_hq.trimap import BG, FG, UNKNOWN, band_radius, make_trimap, trimap_to_unit
+
+
+def test_trimap_thresholds_and_minimum_band():
+    prob = np.zeros((40, 40), np.float32)
+    prob[:, 20:] = 1.0  # a hard edge: thresholds alone give no unknown band
+    assert (make_trimap(prob, 0.97, 0.03, 1) == UNKNOWN).any()
+    trimap = make_trimap(prob, 0.97, 0.03, 3)
+    assert set(np.unique(trimap)) == {BG, UNKNOWN, FG}
+    assert (trimap[:, 17:23] == UNKNOWN).all() and (trimap[:, :16] == BG).all() and (trimap[:, 24:] == FG).all()
+    soft = np.linspace(0, 1, 40, dtype=np.float32)[None].repeat(4, 0)
+    t = make_trimap(soft, 0.9, 0.1, 1)
+    assert (t[0, soft[0] >= 0.9] == FG).all() and (t[0, soft[0] <= 0.1] == BG).all()
+
+
+def test_band_radius_scales_with_resolution():
+    assert band_radius(6, 1080, 1920) == 6 and band_radius(6, 2160, 3840) == 12 and band_radius(6, 100, 100) == 1
+
+
+@pytest.mark.parametrize("h,w,size,overlap", [(100, 150, 64, 16), (64, 64, 64, 8), (30, 200, 64, 20),
+                                              (517, 1031, 256, 48)])
+def test_blend_weights_partition_of_unity(h, w, size, overlap):
+    tiles = tile_grid(h, w, size, overlap)
+    total = np.zeros((h, w), np.float32)
+    covered = np.zeros((h, w), int)
+    for tile in tiles:
+        total[tile.slices] += blend_weight(tile, h, w, overlap)
+        covered[tile.slices] += 1
+    assert covered.min() >= 1, "the grid covers the frame"
+    assert total.min() > 0
+    # Normalised weights (what the refiner applies) sum to exactly one everywhere.
+    norm = np.zeros((h, w), np.float64)
+    for tile in tiles:
+        norm[tile.slices] += blend_weight(tile, h, w, overlap) / total[tile.slices]
+    assert np.allclose(norm, 1.0, atol=1e-6)
+
+
+class _Recorder:
+    """A per-pixel stand-in model (alpha from the pixel and its trimap value), counting its batches."""
+
+    name, display_name, default_tile, default_overlap = "rec", "Recorder", 64, 16
+
+    def __init__(self):
+        self.calls = 0
+        self.batches = []
+
+    def refine(self, images, trimaps):
+        self.calls += 1
+        self.batches.append(len(images))
+        return [(img.mean(axis=2) * 0.5 + 0.25 * (t == 0.5)).astype(np.float32) for img, t in zip(images, trimaps)]
+
+
+def _scene(h=96, w=160):
+    rng = np.random.default_rng(0)
+    image = rng.random((h, w, 3), dtype=np.float32)
+    trimap = np.zeros((h, w), np.uint8)
+    trimap[:, w // 2:] = FG
+    trimap[:, w // 2 - 4:w // 2 + 4] = UNKNOWN
+    return image, trimap
+
+
+def test_pointwise_model_is_seamless_across_tiles():
+    """With a per-pixel model, blended tiles must equal one untiled call exactly (no seams)."""
+    image, trimap = _scene()
+    tiled, refined, skipped = TiledRefiner(_Recorder(), 48, 16, 3, False, 1.0, 0.0).refine_frame(
+        image, image_to_u8(image), trimap, None)
+    whole, _, _ = TiledRefiner(_Recorder(), 512, 0, 1, False, 1.0, 0.0).refine_frame(
+        image, image_to_u8(image), trimap, None)
+    assert refined > 1 and skipped == 0
+    assert np.allclose(tiled, whole, atol=1e-6)
+    assert (tiled[trimap == FG] == 1).all() and (tiled[trimap == BG] == 0).all()
+
+
+def test_frame_in_one_tile_equals_untiled_model_call():
+    image, trimap = _scene(60, 90)
+    model = _Recorder()
+    alpha, refined, _ = TiledRefiner(model, 128, 32, 4, False, 1.0, 0.0).refine_frame(
+        image, image_to_u8(image), trimap, None)
+    direct = _Recorder().refine([image], [trimap_to_unit(trimap)])[0]
+    unknown = trimap == UNKNOWN
+    assert refined == 1 and np.array_equal(alpha[unknown], direct[unknown])
+
+
+def test_only_band_tiles_run_and_batches_are_used():
+    image, trimap = _scene(256, 256)
+    model = _Recorder()
+    _, refined, _ = TiledRefiner(model, 64, 16, 4, False, 1.0, 0.0).refine_frame(
+        image, image_to_u8(image), trimap, None)
+    assert refined == len([t for t in tile_grid(256, 256, 64, 16) if (trimap[t.slices] == UNKNOWN).any()]) < 25
+    assert model.batches[0] == 4 and sum(model.batches) == refined
+
+
+def test_temporal_reuse_skips_unchanged_tiles_and_copies_written_alpha():
+    image, trimap = _scene()
+    model = _Recorder()
+    refiner = TiledRefiner(model, 48, 16, 8, True, 0.95, 0.01)
+    u8 = image_to_u8(image)
+    first, refined, skipped = refiner.refine_frame(image, u8, trimap, None)
+    assert skipped == 0
+    memory = FrameMemory(u8, trimap, first)
+    again, refined2, skipped2 = refiner.refine_frame(image, u8, trimap, memory)
+    assert refined2 == 0 and skipped2 == refined and np.allclose(again, first, atol=1e-6)
+    moved = np.roll(trimap, 6, axis=1)  # band moved: IoU drops, tiles are recomputed
+    _, refined3, _ = refiner.refine_frame(image, u8, moved, memory)
+    assert refined3 > 0
+    brighter = np.clip(image + 0.2, 0, 1)  # same band, new image content: recomputed too
+    _, refined4, _ = refiner.refine_frame(brighter, image_to_u8(brighter), trimap, memory)
+    assert refined4 == refined
