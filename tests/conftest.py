@@ -20,9 +20,10 @@ SHARED = ROOT.parent / "shared"
 ENV = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), "PYTHONUNBUFFERED": "1"}
 
 
-def run_cli(*args: str, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, check: bool = False, cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "videomatte_hq", *map(str, args)], capture_output=True,
-                          text=True, env=ENV, cwd=cwd, timeout=600)
+                          text=True, env={**ENV, **(env or {})}, cwd=cwd, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"CLI failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -62,3 +63,15 @@ def shot_copy(tmp_path, shot_png) -> dict[str, Path]:
     for f in src.iterdir():
         (dst / f.name).write_bytes(f.read_bytes())
     return {"dir": dst, "input": dst / "plate.####.png", "anchor": Path(shot_png["anchor"])}
+
+
+@pytest.fixture(scope="session")
+def mematte_checkpoint(tmp_path_factory) -> Path:
+    """A MEMatte_ViTS_DIM.pth in the official layout, weights by the golden data's rule."""
+    import torch
+
+    from mematte_rule import rule_state_dict
+
+    path = tmp_path_factory.mktemp("ckpt") / "MEMatte_ViTS_DIM.pth"
+    torch.save({"model": {k: v.float() if v.is_floating_point() else v for k, v in rule_state_dict().items()}}, path)
+    return path

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import SHARED
+from mematte_rule import rule_state_dict
 from videomatte_hq.refine.mematte.model import MEMatte, num_parameters, postprocess
 from videomatte_hq.refine.mematte.weights import load_mematte
 
@@ -19,26 +18,9 @@ MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 CASES = sorted(GOLDEN.glob("case_*.npz"))
 
 
-def rule(key: str, shape: list[int]) -> torch.Tensor:
-    """The golden data's weight rule (README section 3)."""
-    if key.endswith("num_batches_tracked"):
-        return torch.tensor(0, dtype=torch.int64)
-    if key.endswith("running_mean"):
-        return torch.zeros(shape, dtype=torch.float64)
-    if key.endswith("running_var"):
-        return torch.ones(shape, dtype=torch.float64)
-    g = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
-    r = torch.randn(shape, generator=g, dtype=torch.float64)
-    if len(shape) >= 2:
-        return 0.05 * r
-    if key.endswith(".weight"):
-        return 1.0 + 0.03 * r
-    return 0.03 * r
-
-
 @pytest.fixture(scope="module")
 def rule_weights() -> dict[str, torch.Tensor]:
-    weights = {key: rule(key, shape) for key, shape, _ in MANIFEST["state_dict"]}
+    weights = rule_state_dict()
     for key, (total, abs_total, first) in MANIFEST["weight_checksums_f64"]["values"].items():
         w = weights[key]
         assert np.isclose(float(w.sum()), total, rtol=1e-12, atol=1e-9), key

@@ -68,7 +68,9 @@ def main_command(
                                                         help="Probability at or above which a pixel is foreground"),
     trimap_bg_threshold: Optional[float] = typer.Option(None, rich_help_panel=SEG,
                                                         help="Probability at or below which a pixel is background"),
-    refine_backend: Optional[str] = typer.Option(None, rich_help_panel=REF, help="Stage-2 backend: closed_form"),
+    refine_backend: Optional[str] = typer.Option(None, rich_help_panel=REF, help="Stage-2 backend: closed_form | mematte"),
+    mematte_checkpoint: Optional[str] = typer.Option(None, rich_help_panel=REF,
+                                                     help="MEMatte_ViTS_DIM.pth (default: under third_party/)"),
     no_refine: bool = typer.Option(False, "--no-refine", rich_help_panel=REF,
                                    help="Not supported: refinement is mandatory"),
     tile_size: Optional[int] = typer.Option(None, rich_help_panel=REF, help="Refinement tile size in px"),
@@ -90,6 +92,8 @@ def main_command(
                                            help="auto | bar | jsonl (JSON lines on stdout, for hosts) | none"),
     preflight: Optional[str] = typer.Option(None, rich_help_panel=RUN,
                                             help="full (decode every frame first) | headers"),
+    allow_external_paths: bool = typer.Option(False, "--allow-external-paths", rich_help_panel=RUN,
+                                              help="Allow model files outside third_party/"),
 ) -> None:
     """Matte a shot. Example: videomatte-hq -i plate.####.exr --anchor-mask roto.png -o out/"""
     if ctx.invoked_subcommand:
@@ -106,7 +110,8 @@ def main_command(
             "tile_size": tile_size, "tile_overlap": tile_overlap, "batch_size": batch_size,
             "skip_iou_threshold": skip_iou_threshold, "device": device, "precision": precision,
             "threads": threads, "stage": stage, "resume": resume or None, "overwrite": overwrite or None,
-            "progress": progress, "preflight": preflight,
+            "progress": progress, "preflight": preflight, "mematte_checkpoint": mematte_checkpoint,
+            "allow_external_paths": allow_external_paths or None,
         }
         cfg = build_config(config, overrides)
         events = Events(cfg.runtime.progress)
@@ -134,8 +139,6 @@ def validate_config(file: str = typer.Argument(..., help="JSON or YAML config fi
     typer.echo(f"{file}: ok", err=True)
 
 
-def main() -> None:
-    app(prog_name="videomatte-hq")
 
 
 @app.command("make-example")
@@ -150,3 +153,57 @@ def make_example_command(
 
     paths = make_example(out, width, height, frames, first, fmt)
     typer.echo(f"plate:  {paths['input']}\nanchor: {paths['anchor']}")
+
+
+models_app = typer.Typer(help="Model files: list, install, verify (never downloaded at run time).")
+app.add_typer(models_app, name="models")
+
+
+def _model_errors(fn):
+    """Run a models subcommand, turning user errors into one line + fix and exit code 3."""
+    try:
+        fn()
+    except VideomatteError as exc:
+        Events("none").error(exc.message, exc.hint, exc.code)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """What is expected where, present or missing, with sha256."""
+    from .anchor import file_sha256
+    from .models import MODELS
+
+    for model in MODELS.values():
+        state = f"present sha256={file_sha256(model.path)}" if model.path.is_file() else "MISSING"
+        typer.echo(f"{model.name}\t{model.path}\t{state}\t{model.description}")
+
+
+@models_app.command("install")
+def models_install(name: str = typer.Argument(..., help="Model name (see `models list`)"),
+                   source: str = typer.Option(..., "--from", help="The downloaded file")) -> None:
+    """Copy a model file into third_party/ after checking it loads."""
+    from pathlib import Path
+
+    from .models import install
+
+    _model_errors(lambda: typer.echo(f"installed {install(name, Path(source).expanduser())}"))
+
+
+@models_app.command("verify")
+def models_verify() -> None:
+    """Load every installed model file strictly; exit 3 if one fails."""
+    from .models import MODELS, verify
+
+    def run() -> None:
+        for model in MODELS.values():
+            if model.path.is_file():
+                typer.echo(f"{model.name}\tok\tsha256={verify(model, model.path)}")
+            else:
+                typer.echo(f"{model.name}\tmissing\t{model.path}")
+
+    _model_errors(run)
+
+
+def main() -> None:
+    app(prog_name="videomatte-hq")

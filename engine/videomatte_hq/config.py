@@ -65,6 +65,7 @@ class RefinementConfig(_Section):
     skip_iou_threshold: float = Field(0.98, ge=0.0, le=1.0)
     skip_image_delta: float = Field(0.004, ge=0.0, description="Max mean |change| of a tile's image to reuse it")
     closed_form_method: Literal["cf", "lbdm"] = "cf"
+    mematte_checkpoint: Optional[str] = Field(None, description="Default: third_party/MEMatte/checkpoints/...")
 
     @field_validator("refine_enabled")
     @classmethod
@@ -83,6 +84,7 @@ class RuntimeConfig(_Section):
     overwrite: bool = False
     progress: Literal["auto", "bar", "jsonl", "none"] = "auto"
     preflight: Literal["full", "headers"] = "full"
+    allow_external_paths: bool = False
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -92,7 +94,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "runtime": RuntimeConfig,
 }
 KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
-PATH_KEYS = ("input", "output_dir", "anchor_mask")
+PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"}
 
@@ -161,10 +163,11 @@ def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
 
 
 def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path) -> None:
-    io = grouped["io"]
     for key in PATH_KEYS:
-        if io.get(key):
-            io[key] = str((base / Path(io[key]).expanduser()).resolve())
+        section = grouped[KEY_SECTION[key]]
+        if section.get(key):
+            section[key] = str((base / Path(section[key]).expanduser()).resolve())
+    io = grouped["io"]
     if io.get("extra_anchors"):
         io["extra_anchors"] = {k: str((base / Path(v).expanduser()).resolve()) for k, v in io["extra_anchors"].items()}
 

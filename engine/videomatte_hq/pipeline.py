@@ -93,6 +93,8 @@ def prepare(config: Config, events: Events) -> RunPlan:
             anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
             anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
 
+    if "refine" in stages:
+        refine.backend_class(config.refinement.refine_backend).preflight(config)
     layout = OutputLayout(Path(io.output_dir), io.alpha_format)
     if not (runtime.resume or runtime.overwrite):
         written = [layout.trimap_path(f) for f in frames if "segment" in stages] + \
@@ -134,7 +136,7 @@ def _trimap_hash(plan: RunPlan) -> str:
 
 def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     config, layout = plan.config, plan.layout
-    backend = segment.load_backend(config.segmentation.segment_backend, config, config.runtime.device)
+    backend = segment.load_backend(config.segmentation.segment_backend, config, events.warning)
     summary["backends"]["segment"] = _backend_record(backend)
     fg, bg, min_radius = config.thresholds()
     radius = band_radius(min_radius, plan.source.height, plan.source.width)
@@ -156,7 +158,7 @@ def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
 
 def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     config, layout, ref = plan.config, plan.layout, plan.config.refinement
-    backend = refine.load_backend(ref.refine_backend, config, config.runtime.device)
+    backend = refine.backend_class(ref.refine_backend)(config, events.warning)
     summary["backends"]["refine"] = _backend_record(backend)
     if sum(layout.trimap_unknown(f) for f in plan.frames) == 0:
         raise VideomatteError(

@@ -14,7 +14,10 @@ import numpy as np
 
 from ..errors import VideomatteError
 
-BACKENDS = {"closed_form": "videomatte_hq.refine.closed_form:ClosedFormBackend"}
+BACKENDS = {
+    "closed_form": "videomatte_hq.refine.closed_form:ClosedFormBackend",
+    "mematte": "videomatte_hq.refine.mematte.backend:MEMatteBackend",
+}
 
 
 class RefineBackend(Protocol):
@@ -25,14 +28,18 @@ class RefineBackend(Protocol):
 
     def model_files(self) -> list[Path]: ...
 
+    @staticmethod
+    def preflight(config) -> None:
+        """Raise a user-facing error now if the backend could not run (e.g. a missing model file)."""
+
     def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
         """images: (h, w, 3) float32 RGB in [0, 1]; trimaps: (h, w) float32 {0, 0.5, 1}; same-size tiles."""
         ...
 
 
-def load_backend(name: str, config, device: str) -> RefineBackend:
+def backend_class(name: str):
     if name not in BACKENDS:
         raise VideomatteError(f"unknown refine_backend '{name}'", code="backend",
                               hint=f"available: {', '.join(sorted(BACKENDS))}")
     module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(config, device)
+    return getattr(importlib.import_module(module), cls)

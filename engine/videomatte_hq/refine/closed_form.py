@@ -26,11 +26,15 @@ class ClosedFormBackend:
     default_tile = 512
     default_overlap = 64
 
-    def __init__(self, config, device: str) -> None:
+    def __init__(self, config, warn) -> None:
         import pymatting  # imported here: its numba compile is slow and only this backend needs it
 
         self._pm = pymatting
         self.method = config.refinement.closed_form_method
+
+    @staticmethod
+    def preflight(config) -> None:
+        """Nothing to check: no model files."""
 
     def model_files(self) -> list[Path]:
         return []

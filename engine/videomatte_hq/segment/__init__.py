@@ -37,12 +37,12 @@ class SegmentBackend(Protocol):
     def new_tracker(self) -> Tracker: ...
 
 
-def load_backend(name: str, config, device: str) -> SegmentBackend:
+def load_backend(name: str, config, warn) -> SegmentBackend:
     if name not in BACKENDS:
         raise VideomatteError(f"unknown segment_backend '{name}'", code="backend",
                               hint=f"available: {', '.join(sorted(BACKENDS))}")
     module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(config, device)
+    return getattr(importlib.import_module(module), cls)(config, warn)
 
 
 def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], list[int]]:

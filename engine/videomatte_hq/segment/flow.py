@@ -111,7 +111,7 @@ class FlowTracker:
 class FlowBackend:
     name = "flow"
 
-    def __init__(self, config, device: str) -> None:
+    def __init__(self, config, warn) -> None:
         self.max_side = config.segmentation.flow_max_side
         self.edge_radius = config.segmentation.flow_edge_radius
         self.band = config.segmentation.flow_refit_band

@@ -1,0 +1,33 @@
+"""Device and precision for the torch backends: autocast fp16/bf16 on CUDA, fp32 on CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import VideomatteError
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve(device: str, precision: str, warn) -> tuple[torch.device, str]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise VideomatteError(f"invalid --device {device!r}", hint="use auto, cpu, cuda or cuda:N",
+                              code="config") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VideomatteError(f"--device {device} requested but CUDA is not available",
+                              hint="use --device cpu (or auto)", code="device")
+    if precision == "auto":
+        precision = "fp16" if dev.type == "cuda" else "fp32"
+    if dev.type == "cpu" and precision != "fp32":
+        warn(f"--precision {precision} is for CUDA; running fp32 on CPU")
+        precision = "fp32"
+    return dev, precision
+
+
+def autocast(dev: torch.device, precision: str):
+    """Autocast context for the forward pass (a no-op in fp32)."""
+    return torch.autocast(dev.type, dtype=DTYPES.get(precision, torch.float32), enabled=precision in DTYPES)

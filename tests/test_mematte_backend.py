@@ -1,0 +1,78 @@
+"""`refine_backend: mematte` through the real CLI: path policy, preflight, model files, tiled runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import read_pixels, run_cli
+from videomatte_hq.outputs import HASH_ATTR, OutputLayout
+from videomatte_hq.io.images import read_attribute
+
+
+def _base(shot, out):
+    return ["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o", out, "--refine-backend", "mematte",
+            "--progress", "none"]
+
+
+def test_external_checkpoint_needs_permission(tmp_path, shot_png, mematte_checkpoint):
+    out = tmp_path / "out"
+    proc = run_cli(*_base(shot_png, out), "--mematte-checkpoint", mematte_checkpoint)
+    assert proc.returncode == 3 and "External MEMatte paths are not allowed for this tool" in proc.stderr
+    assert "--allow-external-paths" in proc.stderr and not out.exists()
+
+
+def test_missing_default_checkpoint_fails_before_processing(tmp_path, shot_png):
+    out = tmp_path / "out"
+    proc = run_cli(*_base(shot_png, out), env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")})
+    assert proc.returncode == 3
+    expected = tmp_path / "root" / "third_party" / "MEMatte" / "checkpoints" / "MEMatte_ViTS_DIM.pth"
+    assert f"MEMatte checkpoint not found: {expected}" in proc.stderr
+    assert "videomatte-hq models install mematte --from FILE" in proc.stderr
+    assert not out.exists(), "preflight must fail before anything is written"
+
+
+def test_models_install_list_verify_then_default_location_runs(tmp_path, shot_png, mematte_checkpoint):
+    env = {"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")}
+    listed = run_cli("models", "list", env=env, check=True)
+    assert "MISSING" in listed.stdout
+    run_cli("models", "install", "mematte", "--from", mematte_checkpoint, env=env, check=True)
+    listed = run_cli("models", "list", env=env, check=True)
+    assert "present sha256=" in listed.stdout
+    assert "mematte\tok\tsha256=" in run_cli("models", "verify", env=env, check=True).stdout
+
+    out = tmp_path / "out"
+    run_cli(*_base(shot_png, out), "--frame-end", 1003, "--tile-size", 64, "--tile-overlap", 16,
+            "--batch-size", 4, env=env, check=True)
+    summary = json.loads((out / "run_summary.json").read_text())
+    record = summary["backends"]["refine"]
+    assert record["name"] == "mematte" and len(record["model_files"][0]["sha256"]) == 64
+    assert summary["tiles"]["refined"] > 3
+    alpha, _ = read_pixels(out / "alpha" / "001003.png")
+    trimap, _ = read_pixels(out / "qc" / "trimap.001003.png")
+    unknown = np.isclose(trimap, 128 / 255)
+    assert np.isfinite(alpha).all() and (alpha[trimap == 1] == 1).all() and (alpha[trimap == 0] == 0).all()
+    assert np.unique(np.round(alpha[unknown], 3)).size > 10, "the band holds the model's soft values"
+
+
+def test_corrupt_checkpoint_install_refused(tmp_path):
+    bad = tmp_path / "MEMatte_ViTS_DIM.pth"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run_cli("models", "install", "mematte", "--from", bad, env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "r")})
+    assert proc.returncode == 3 and "cannot load MEMatte checkpoint" in proc.stderr
+    assert not (tmp_path / "r" / "third_party").exists()
+
+
+def test_empty_band_everywhere_is_a_clear_error(tmp_path, shot_png, mematte_checkpoint):
+    out = tmp_path / "out"
+    base = _base(shot_png, out) + ["--mematte-checkpoint", mematte_checkpoint, "--allow-external-paths"]
+    run_cli(*base, "--stage", "segment", check=True)
+    layout = OutputLayout(out, "png16")
+    for frame in range(1001, 1007):  # binary trimaps (no unknown band), as stage 1 could give for a hard matte
+        seg_hash = read_attribute(layout.trimap_path(frame), HASH_ATTR)
+        layout.write_trimap(frame, np.where(layout.read_trimap(frame) >= 128, 255, 0).astype(np.uint8), seg_hash)
+    proc = run_cli(*base, "--stage", "refine")
+    assert proc.returncode == 2
+    assert "MEMatte did not execute on any tiles (trimap unknown band was empty" in proc.stderr
+    assert "--trimap-band wider|maximum" in proc.stderr
