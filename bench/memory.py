@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         shot = make_example(Path(tmp) / "shot", args.width, args.height, max(args.frames))
-        print(f"| frames | size | peak RSS MiB | wall s | s/frame |\n|---:|---|---:|---:|---:|")
+        print("| frames | size | peak RSS MiB | wall s | s/frame |\n|---:|---|---:|---:|---:|")
         for count in args.frames:
             rss, wall = run_measured(["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o",
                                       str(Path(tmp) / f"out{count}"), "--frame-end", str(1000 + count),

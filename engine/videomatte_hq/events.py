@@ -85,11 +85,6 @@ class Events:
         if self.mode != "jsonl":
             self._text(f"warning: {message}")
 
-    def info(self, message: str) -> None:
-        self._json("info", message=message)
-        if self.mode == "bar":
-            self._text(message)
-
     def error(self, message: str, hint: str = "", code: str = "error") -> None:
         if self._bar is not None:
             self._bar.stop()

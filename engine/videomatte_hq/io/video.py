@@ -24,7 +24,6 @@ class VideoFile:
                 stream = container.streams.video[0]
                 self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
-                self.fps = float(stream.average_rate or 0) or None
                 depth = max((c.bits for c in stream.codec_context.format.components), default=8)
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",

@@ -1,7 +1,7 @@
 """MEMatte ViT-S: ViTDet-style backbone with token routers + ViTMatte detail-capture decoder.
 
 A detectron2-free re-implementation of the official inference path
-(github.com/linyiheng12/MEMatte, MIT), proven equal to it by tests/test_mematte_golden.py
+(github.com/linyiheng123/MEMatte, MIT), proven equal to it by tests/test_mematte_golden.py
 against ../shared/golden/mematte_vits. Parameter names match the official state dict.
 
 Differences from the official code, on purpose: the router's token gather works per
@@ -10,8 +10,6 @@ official gather is only valid for batch size 1).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -361,7 +359,7 @@ class MEMatte(nn.Module):
     def patch_decode(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """The decoder over 512x512 patches with 64 px context, on a canvas zero-padded to 512 (official)."""
         p, ctx = self.DECODER_PATCH, self.DECODER_CONTEXT
-        fp, fctx = p // 16, ctx // 16
+        fp = p // 16
         h, w = images.shape[-2:]
         images = F.pad(images, (0, (p - w % p) % p, 0, (p - h % p) % p))
         fh, fw = features.shape[-2:]
@@ -393,7 +391,3 @@ class MEMatte(nn.Module):
 def postprocess(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
     """Known regions forced to 0/1 (exact trimap equality, as the official inference)."""
     return torch.where(trimap == 0, torch.zeros_like(alpha), torch.where(trimap == 1, torch.ones_like(alpha), alpha))
-
-
-def num_parameters(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())
