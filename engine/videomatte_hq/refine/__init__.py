@@ -6,13 +6,12 @@ blending and temporal reuse live in `tiling.py` and serve every backend.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import VideomatteError
+from .. import registry
 
 BACKENDS = {
     "closed_form": "videomatte_hq.refine.closed_form:ClosedFormBackend",
@@ -38,8 +37,4 @@ class RefineBackend(Protocol):
 
 
 def backend_class(name: str):
-    if name not in BACKENDS:
-        raise VideomatteError(f"unknown refine_backend '{name}'", code="backend",
-                              hint=f"available: {', '.join(sorted(BACKENDS))}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return registry.backend_class(BACKENDS, name, "refine_backend")

@@ -7,14 +7,13 @@ imported only when chosen, so weight-free runs never import torch.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import VideomatteError
+from .. import registry
 
 BACKENDS = {"flow": "videomatte_hq.segment.flow:FlowBackend"}
 
@@ -38,11 +37,7 @@ class SegmentBackend(Protocol):
 
 
 def load_backend(name: str, config, warn) -> SegmentBackend:
-    if name not in BACKENDS:
-        raise VideomatteError(f"unknown segment_backend '{name}'", code="backend",
-                              hint=f"available: {', '.join(sorted(BACKENDS))}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(config, warn)
+    return registry.backend_class(BACKENDS, name, "segment_backend")(config, warn)
 
 
 def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], list[int]]:
