@@ -17,6 +17,8 @@ from videomatte_hq.synthetic import make_example
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 # One numba cache for every test process: pymatting's first compile costs ~40 s, later imports <1 s.
+# The default backends need model files; these tests use the weight-free ones unless they say otherwise.
+WEIGHT_FREE = ("--segment-backend", "flow", "--refine-backend", "closed_form")
 ENV = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), "PYTHONUNBUFFERED": "1"}
 
 
@@ -40,6 +42,21 @@ def read_pixels(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
     pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
     inp.close()
     return np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+def encode_video(path: Path, frames: list[np.ndarray]) -> None:
+    """uint8 RGB frames -> an H.264 mp4 (near-lossless), with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": "10", "g": "4"})
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import events_of, run_cli
+from conftest import WEIGHT_FREE, events_of, run_cli
 from videomatte_hq.io.images import write_image
 
 
@@ -20,7 +20,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def done_output(tmp_path, shot_copy) -> Path:
     """An output folder holding a finished run that a failing run must not touch."""
     out = tmp_path / "out"
-    run_cli("-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", out, "--progress", "none",
+    run_cli(*WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", out, "--progress", "none",
             check=True)
     return out
 
@@ -41,66 +41,66 @@ def _fails(out: Path, *args, expect: str, code: int = 2) -> str:
 def test_missing_frame(done_output, shot_copy):
     (shot_copy["dir"] / "plate.1003.png").unlink()
     (shot_copy["dir"] / "plate.1004.png").unlink()
-    msg = _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
+    msg = _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
                  expect="missing frames 1003-1004")
     assert "plate.####.png" in msg
 
 
 def test_size_mismatch(done_output, shot_copy):
     write_image(shot_copy["dir"] / "plate.1005.png", np.zeros((40, 80, 3), np.float32), "uint8", ("R", "G", "B"))
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
            expect="frames differ in size from 80x48")
 
 
 def test_corrupt_png(done_output, shot_copy):
     path = shot_copy["dir"] / "plate.1002.png"
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated mid-data
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
            expect="unreadable or corrupt frames 1002")
 
 
 def test_empty_range(done_output, shot_copy):
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--frame-start", 1005,
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--frame-start", 1005,
            "--frame-end", 1003, expect="empty frame range")
 
 
 def test_range_outside_files(done_output, shot_copy):
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--frame-end", 1009,
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--frame-end", 1009,
            expect="missing frames 1007-1009")
 
 
 def test_anchor_wrong_aspect(done_output, shot_copy, tmp_path):
     anchor = tmp_path / "square.png"
     write_image(anchor, np.pad(np.ones((20, 20), np.float32), 22), "uint8", ("Y",))
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", anchor, expect="different aspect ratio")
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", anchor, expect="different aspect ratio")
 
 
 def test_anchor_colour_image(done_output, shot_copy):
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["dir"] / "plate.1001.png",
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["dir"] / "plate.1001.png",
            expect="is a colour image")
 
 
 def test_anchor_empty(done_output, shot_copy, tmp_path):
     anchor = tmp_path / "black.png"
     write_image(anchor, np.zeros((48, 80), np.float32), "uint8", ("Y",))
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", anchor, expect="is empty")
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", anchor, expect="is empty")
 
 
 def test_sequence_without_anchor(done_output, shot_copy):
-    _fails(done_output, "-i", shot_copy["input"], expect="anchor_mask is required for v2 pipeline runs")
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], expect="anchor_mask is required for v2 pipeline runs")
 
 
 def test_unknown_config_key_names_closest(done_output, shot_copy, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("segmentation:\n  trimap_fg_treshold: 0.9\n")
-    msg = _fails(done_output, "-i", shot_copy["input"], "--config", cfg, expect="unknown config key")
+    msg = _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--config", cfg, expect="unknown config key")
     assert "trimap_fg_treshold" in msg
     proc = run_cli("validate-config", cfg)
     assert proc.returncode == 2 and "did you mean 'trimap_fg_threshold'?" in proc.stderr
 
 
 def test_no_refine_is_refused(done_output, shot_copy):
-    _fails(done_output, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--no-refine",
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "--no-refine",
            expect="MEMatte refinement is mandatory for this tool")
 
 
@@ -113,14 +113,14 @@ def test_refine_disabled_in_config(tmp_path):
 
 def test_existing_outputs_need_resume_or_overwrite(done_output, shot_copy):
     before = _snapshot(done_output)
-    proc = run_cli("-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", done_output,
+    proc = run_cli(*WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", done_output,
                    "--progress", "none")
     assert proc.returncode == 2 and "already holds 12 output frames" in proc.stderr and "--resume" in proc.stderr
     assert _snapshot(done_output) == before
 
 
 def test_bad_enum_value(tmp_path, shot_copy):
-    proc = run_cli("-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", tmp_path / "o",
+    proc = run_cli(*WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", tmp_path / "o",
                    "--alpha-format", "tiff")
     assert proc.returncode == 2 and "alpha_format" in proc.stderr and "png16" in proc.stderr
     assert not (tmp_path / "o").exists()

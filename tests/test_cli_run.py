@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from conftest import events_of, read_pixels, run_cli
+from conftest import WEIGHT_FREE, events_of, read_pixels, run_cli
 
 
 def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
     out = tmp_path / "out"
-    proc = run_cli("--input", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--output-dir", out,
+    proc = run_cli(*WEIGHT_FREE, "--input", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--output-dir", out,
                    "--progress", "jsonl", check=True)
     frames = list(range(1001, 1007))
     assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in frames]
@@ -62,7 +62,7 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
 def test_exr_sequence_range_percent_pattern_exr_alpha(tmp_path, shot_exr):
     out = tmp_path / "out"
     pattern = shot_exr["input"].replace("####", "%04d")
-    run_cli("-i", pattern, "--anchor-mask", shot_exr["anchor"], "--anchor-frame", 1001, "--frame-start", 1001,
+    run_cli(*WEIGHT_FREE, "-i", pattern, "--anchor-mask", shot_exr["anchor"], "--anchor-frame", 1001, "--frame-start", 1001,
             "--frame-end", 1005, "-o", out, "--alpha-format", "exr16", "--progress", "none", check=True)
     names = sorted(p.name for p in (out / "alpha").iterdir())
     assert names == [f"{f:06d}.exr" for f in range(1001, 1006)]
@@ -81,7 +81,7 @@ def test_backward_propagation_from_mid_anchor(tmp_path, shot_png):
     anchor = tmp_path / "anchor_1003.png"
     write_image(anchor, (alpha >= 0.5).astype(np.float32), "uint16", ("Y",))
     out = tmp_path / "out"
-    proc = run_cli("-i", shot_png["input"], "--anchor-mask", anchor, "--anchor-frame", 1003, "-o", out,
+    proc = run_cli(*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", anchor, "--anchor-frame", 1003, "-o", out,
                    "--progress", "jsonl", "--alpha-format", "exr32", check=True)
     seg = [e["frame"] for e in events_of(proc) if e["event"] == "frame_done" and e["stage"] == "segment"]
     assert seg == [1003, 1004, 1005, 1006, 1002, 1001]
@@ -104,7 +104,7 @@ def test_nan_inf_in_exr_plate_clamped_with_warning(tmp_path, shot_exr):
     pixels[20, 20, 0] = np.inf
     write_image(plate / "plate.1002.exr", pixels, "half", ("R", "G", "B"))
     out = tmp_path / "out"
-    proc = run_cli("-i", plate / "plate.####.exr", "--anchor-mask", shot_exr["anchor"], "-o", out,
+    proc = run_cli(*WEIGHT_FREE, "-i", plate / "plate.####.exr", "--anchor-mask", shot_exr["anchor"], "-o", out,
                    "--frame-end", 1004, "--progress", "jsonl", check=True)
     warnings = [e for e in events_of(proc) if e["event"] == "warning"]
     assert any("frame 1002" in w["message"] and "NaN/inf" in w["message"] for w in warnings)
@@ -119,7 +119,7 @@ def test_grouped_yaml_config_with_cli_override(tmp_path, shot_png):
     cfg.write_text(f"io:\n  input: {shot_png['input']}\n  anchor_mask: {shot_png['anchor']}\n  alpha_format: png8\n"
                    "segmentation:\n  trimap_band: wider\nruntime:\n  progress: none\n")
     out = tmp_path / "out"
-    run_cli("--config", cfg, "-o", out, "--trimap-band", "narrow", "--frame-end", 1002, check=True)
+    run_cli(*WEIGHT_FREE, "--config", cfg, "-o", out, "--trimap-band", "narrow", "--frame-end", 1002, check=True)
     used = json.loads((out / "config_used.json").read_text())
     assert used["segmentation"]["trimap_band"] == "narrow" and used["io"]["alpha_format"] == "png8"
     _, spec = read_pixels(out / "alpha" / "001002.png")
@@ -127,7 +127,7 @@ def test_grouped_yaml_config_with_cli_override(tmp_path, shot_png):
 
 
 def test_farm_split_segment_then_refine_chunks(tmp_path, shot_png):
-    common = ["-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", tmp_path / "out",
+    common = [*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", tmp_path / "out",
               "--progress", "none"]
     run_cli(*common, "--stage", "segment", check=True)
     assert not (tmp_path / "out" / "alpha").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from videomatte_hq.io.images import read_attribute
 
 
 def _base(shot, out):
-    return ["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o", out, "--refine-backend", "mematte",
+    return ["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o", out, "--segment-backend", "flow",
             "--progress", "none"]
 
 
@@ -76,3 +77,33 @@ def test_empty_band_everywhere_is_a_clear_error(tmp_path, shot_png, mematte_chec
     assert proc.returncode == 2
     assert "MEMatte did not execute on any tiles (trimap unknown band was empty" in proc.stderr
     assert "--trimap-band wider|maximum" in proc.stderr
+
+
+def test_repo_dir_policy_and_weights_in_resume_hash(tmp_path, shot_png, mematte_checkpoint):
+    import torch
+
+    repo = tmp_path / "MEMatte"
+    (repo / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(mematte_checkpoint, repo / "checkpoints" / "MEMatte_ViTS_DIM.pth")
+    out = tmp_path / "out"
+    args = [*_base(shot_png, out), "--frame-end", 1002, "--tile-size", 64, "--tile-overlap", 16]
+    proc = run_cli(*args, "--mematte-repo-dir", repo)
+    assert proc.returncode == 3 and "External MEMatte paths are not allowed for this tool" in proc.stderr
+    proc = run_cli(*args, "--mematte-repo-dir", tmp_path / "nope", "--allow-external-paths")
+    assert proc.returncode == 3 and "MEMatte repo dir not found" in proc.stderr
+
+    run_cli(*args, "--mematte-repo-dir", repo, "--allow-external-paths", check=True)
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["backends"]["refine"]["model_files"][0]["path"] == str(repo / "checkpoints" / "MEMatte_ViTS_DIM.pth")
+    before = read_pixels(out / "alpha" / "001002.png")[0]
+
+    # Other weights, same settings: --resume must not keep alphas the old weights made.
+    state = torch.load(mematte_checkpoint, weights_only=True)
+    state["model"]["decoder.matting_head.matting_convs.0.weight"] *= -1
+    other = tmp_path / "other" / "MEMatte_ViTS_DIM.pth"
+    other.parent.mkdir()
+    torch.save(state, other)
+    run_cli(*args, "--mematte-checkpoint", other, "--allow-external-paths", "--resume", check=True)
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["frames_written"] == 2
+    assert not np.array_equal(before, read_pixels(out / "alpha" / "001002.png")[0])

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import ENV, read_pixels, run_cli
+from conftest import ENV, WEIGHT_FREE, read_pixels, run_cli
 
 
 def _args(shot, out: Path, cfg: Path) -> list[str]:
-    return ["--input", shot["input"], "--anchor-mask", shot["anchor"], "-o", str(out), "--config", str(cfg),
+    return [*WEIGHT_FREE, "--input", shot["input"], "--anchor-mask", shot["anchor"], "-o", str(out), "--config", str(cfg),
             "--progress", "jsonl"]
 
 

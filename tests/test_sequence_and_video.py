@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
 
-from conftest import read_pixels, run_cli
+from conftest import WEIGHT_FREE, encode_video, read_pixels, run_cli
 from videomatte_hq.errors import VideomatteError
 from videomatte_hq.io.sequence import parse_pattern
 from videomatte_hq.io.source import open_source
@@ -46,16 +45,8 @@ def test_duplicate_frame_numbers_rejected(tmp_path):
 
 
 def _write_video(path, frames=8, width=96, height=64):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24, options={"crf": "10", "g": "4"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(frames):
-            rgb, _ = render_frame(height, width, i, frames)
-            frame = av.VideoFrame.from_ndarray((rgb * 255).round().astype(np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    encode_video(path, [(render_frame(height, width, i, frames)[0] * 255).round().astype(np.uint8)
+                        for i in range(frames)])
 
 
 def test_video_frames_forward_and_backward_agree(tmp_path):
@@ -76,7 +67,7 @@ def test_video_input_end_to_end(tmp_path, shot_png):
     path = tmp_path / "clip.mp4"
     _write_video(path, frames=6, width=80, height=48)
     out = tmp_path / "out"
-    run_cli("-i", path, "--anchor-mask", shot_png["anchor"], "-o", out, "--frame-start", 1, "--anchor-frame", 1,
+    run_cli(*WEIGHT_FREE, "-i", path, "--anchor-mask", shot_png["anchor"], "-o", out, "--frame-start", 1, "--anchor-frame", 1,
             "--progress", "none", check=True)
     assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in range(1, 6)]
     alpha, _ = read_pixels(out / "alpha" / "000005.png")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -46,7 +47,15 @@ class IOConfig(_Section):
 
 
 class SegmentationConfig(_Section):
-    segment_backend: str = "flow"
+    segment_backend: str = "sam2"
+    model: Optional[str] = Field(None, description="SAM file under third_party/ultralytics/ or a path "
+                                                   "(default: sam2_l.pt; sam3.pt for ultralytics_sam3)")
+    imgsz: int = Field(1024, ge=128, multiple_of=32, description="Square size SAM letterboxes frames to")
+    auto_anchor: bool = Field(False, description="Find the person on the first usable frame (video inputs)")
+    auto_anchor_method: Literal["auto", "yolo", "hog_grabcut"] = "auto"
+    auto_anchor_model: str = Field("yolo11n-seg.pt", description="YOLO file for auto_anchor_method yolo")
+    auto_anchor_min_luma: float = Field(0.04, ge=0.0, le=1.0, description="Frames darker than this are skipped")
+    auto_anchor_probe_frames: int = Field(48, ge=1, description="How far past a black opening to look")
     trimap_band: BandPreset = "default"
     trimap_fg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
     trimap_bg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
@@ -57,7 +66,7 @@ class SegmentationConfig(_Section):
 
 class RefinementConfig(_Section):
     refine_enabled: bool = True
-    refine_backend: str = "closed_form"
+    refine_backend: str = "mematte"
     tile_size: Optional[int] = Field(None, ge=64, description="Tile side in px (backend default if unset)")
     tile_overlap: Optional[int] = Field(None, ge=0)
     batch_size: int = Field(4, ge=1)
@@ -66,6 +75,8 @@ class RefinementConfig(_Section):
     skip_image_delta: float = Field(0.004, ge=0.0, description="Max mean |change| of a tile's image to reuse it")
     closed_form_method: Literal["cf", "lbdm"] = "cf"
     mematte_checkpoint: Optional[str] = Field(None, description="Default: third_party/MEMatte/checkpoints/...")
+    mematte_repo_dir: Optional[str] = Field(None, description="Clone of the official repo; its checkpoints/ "
+                                                              "holds the default checkpoint")
 
     @field_validator("refine_enabled")
     @classmethod
@@ -86,6 +97,11 @@ class RuntimeConfig(_Section):
     preflight: Literal["full", "headers"] = "full"
     allow_external_paths: bool = False
 
+    @property
+    def cpu_threads(self) -> int:
+        """`threads`, else every core this process may use."""
+        return self.threads or len(os.sched_getaffinity(0))
+
 
 SECTIONS: dict[str, type[_Section]] = {
     "io": IOConfig,
@@ -94,7 +110,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "runtime": RuntimeConfig,
 }
 KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
-PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint")
+PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"}
 
@@ -108,6 +124,9 @@ class Config(BaseModel):
 
     def flat(self) -> dict[str, Any]:
         return {k: v for section in SECTIONS for k, v in getattr(self, section).model_dump().items()}
+
+    def backend(self, stage: str) -> str:
+        return self.segmentation.segment_backend if stage == "segment" else self.refinement.refine_backend
 
     def thresholds(self) -> tuple[float, float, float]:
         """(fg, bg, min_radius) after applying the band preset; explicit thresholds win."""

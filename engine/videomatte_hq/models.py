@@ -28,10 +28,30 @@ class ModelFile:
         return THIRD_PARTY / self.relative
 
 
+ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases"
+# ultralytics picks the architecture from the file name, so these names are the only valid ones.
+SAM_FILES = tuple(f"sam2{v}_{size}.pt" for v in ("", ".1") for size in "tsbl") + ("sam3.pt",)
+YOLO_FILES = ("yolo11n-seg.pt", "yolo11s-seg.pt", "yolo11n.pt", "yolo11s.pt")
+
 MODELS = {
     "mematte": ModelFile("mematte", "MEMatte/checkpoints/MEMatte_ViTS_DIM.pth", "MEMatte ViT-S refinement (MIT)",
                          "https://github.com/linyiheng123/MEMatte (release checkpoint MEMatte_ViTS_DIM.pth)"),
+    **{f[:-3]: ModelFile(f[:-3], f"ultralytics/{f}", "SAM segmentation/tracking (ultralytics, AGPL-3.0)",
+                         ULTRALYTICS_ASSETS) for f in SAM_FILES},
+    **{f[:-3]: ModelFile(f[:-3], f"ultralytics/{f}", "YOLO person detector for auto-anchor (ultralytics, AGPL-3.0)",
+                         ULTRALYTICS_ASSETS) for f in YOLO_FILES},
 }
+
+
+def ultralytics_model(name: str, kind: str, valid: tuple[str, ...]) -> tuple[ModelFile, str | None]:
+    """`name` is a file name under third_party/ultralytics/ or a path to one; returns the model entry
+    and the explicit path (None for the default location)."""
+    file = Path(name).name
+    if file not in valid:
+        raise ModelFileError(f"{kind} model file name {file!r} is not one ultralytics recognises",
+                             hint=f"use one of {', '.join(valid)} (ultralytics picks the architecture from the "
+                                  "file name; rename the file if needed)", code="model_name")
+    return MODELS[file[:-3]], (name if file != name else None)
 
 
 def _install_hint(model: ModelFile) -> str:
@@ -39,13 +59,21 @@ def _install_hint(model: ModelFile) -> str:
             f"(copies it to {model.path})")
 
 
-def resolve_model_path(model: ModelFile, given: str | None, allow_external: bool, label: str) -> Path:
-    """The file to use: the default location, or `given` if the path policy allows it; must exist."""
-    path = Path(given).expanduser().resolve() if given else model.path
-    if given and not allow_external and not path.is_relative_to(THIRD_PARTY.resolve()):
+def check_policy(path: Path, model: ModelFile, allow_external: bool, label: str) -> Path:
+    """`path` resolved; outside third_party/ only with --allow-external-paths (the reference's policy)."""
+    path = path.expanduser().resolve()
+    if not allow_external and not path.is_relative_to(THIRD_PARTY.resolve()):
         raise ModelFileError(f"External {label} paths are not allowed for this tool ({path})",
                              hint=f"install the file under {THIRD_PARTY} with `videomatte-hq models install "
                                   f"{model.name} --from FILE`, or pass --allow-external-paths", code="path_policy")
+    return path
+
+
+def resolve_model_path(model: ModelFile, given: str | None, allow_external: bool, label: str,
+                       default: Path | None = None) -> Path:
+    """The file to use: `given` if the path policy allows it, else `default` (or the model's own
+    location under third_party/); it must exist."""
+    path = check_policy(Path(given), model, allow_external, label) if given else (default or model.path)
     if not path.is_file():
         raise ModelFileError(f"{label} checkpoint not found: {path}", hint=_install_hint(model), code="model_missing")
     return path
@@ -57,6 +85,10 @@ def verify(model: ModelFile, path: Path) -> str:
         from .refine.mematte.weights import load_mematte
 
         load_mematte(path)
+    else:
+        from .segment.ultralytics_sam import load_model
+
+        load_model(path, model.name + ".pt")
     return file_sha256(path)
 
 

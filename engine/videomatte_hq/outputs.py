@@ -65,6 +65,10 @@ class OutputLayout:
         self.run_summary = root / "run_summary.json"
         self.anchor_auto = root / "anchor_mask.auto.png"
 
+    def write_auto_anchor(self, mask: np.ndarray) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_image(self.anchor_auto, (mask >= 0.5).astype(np.uint8) * 255, "uint8", ("Y",))
+
     def alpha_path(self, frame: int) -> Path:
         return self.alpha_dir / f"{frame:06d}{self.alpha_ext}"
 

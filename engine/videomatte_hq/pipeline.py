@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import __version__, refine, segment
+from . import __version__, auto_anchor, refine, segment
 from .anchor import file_sha256, load_anchor
 from .config import Config
 from .errors import VideomatteError, format_frames
@@ -55,13 +55,24 @@ class RunPlan:
     anchor_files: dict[int, dict[str, str]]
     layout: OutputLayout
     stages: list[str]
+    models: dict[str, list[dict[str, str]]]  # stage -> [{"path", "sha256"}] of the model files it uses
+    auto_anchor: auto_anchor.AutoAnchor | None
     hashes: dict[str, str] = field(default_factory=dict)
 
 
 def _anchor_required(source: FrameSource) -> VideomatteError:
     return VideomatteError(
         "anchor_mask is required for v2 pipeline runs",
-        hint="pass --anchor-mask FILE (a white-on-black roto of the subject at --anchor-frame)", code="anchor")
+        hint="pass --anchor-mask FILE (a white-on-black roto of the subject at --anchor-frame)"
+             + ("" if source.kind == "video" else ", or --auto-anchor to detect the person"), code="anchor")
+
+
+def _wants_auto_anchor(config: Config, source: FrameSource) -> bool:
+    """Explicit --auto-anchor, or a video given without an anchor (as the reference tool)."""
+    if config.segmentation.auto_anchor and config.io.anchor_mask:
+        raise VideomatteError("--auto-anchor and --anchor-mask both given", code="anchor",
+                              hint="drop one: the anchor mask, or the automatic person detection")
+    return config.segmentation.auto_anchor or (source.kind == "video" and not config.io.anchor_mask)
 
 
 def prepare(config: Config, events: Events) -> RunPlan:
@@ -80,21 +91,10 @@ def prepare(config: Config, events: Events) -> RunPlan:
     source.check(frames, full=runtime.preflight == "full")
 
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
-    anchor_frame = io.anchor_frame if io.anchor_frame is not None else first
-    anchors: dict[int, np.ndarray] = {}
-    anchor_files: dict[int, dict[str, str]] = {}
-    if "segment" in stages:
-        if not io.anchor_mask:
-            raise _anchor_required(source)
-        for frame, path in {anchor_frame: io.anchor_mask, **io.extra_anchors}.items():
-            if not first <= frame <= last:
-                raise VideomatteError(f"anchor frame {frame} is outside the frame range {first}-{last}",
-                                      hint="set --anchor-frame to a frame inside the range", code="anchor")
-            anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
-            anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
-
-    if "refine" in stages:
-        refine.backend_class(config.refinement.refine_backend).preflight(config)
+    stage_modules = {"segment": segment, "refine": refine}
+    models = {stage: [{"path": str(p), "sha256": file_sha256(p)}
+                      for p in stage_modules[stage].backend_class(config.backend(stage)).model_files(config)]
+              for stage in stages}
     layout = OutputLayout(Path(io.output_dir), io.alpha_format)
     if not (runtime.resume or runtime.overwrite):
         written = [layout.trimap_path(f) for f in frames if "segment" in stages] + \
@@ -105,19 +105,45 @@ def prepare(config: Config, events: Events) -> RunPlan:
                 f"{layout.root} already holds {len(existing)} output frames of this range (e.g. {existing[0].name})",
                 hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output-dir",
                 code="output_exists")
-    return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages)
+
+    anchor_frame = io.anchor_frame if io.anchor_frame is not None else first
+    anchor_paths = {anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
+    anchors: dict[int, np.ndarray] = {}
+    anchor_files: dict[int, dict[str, Any]] = {}
+    auto = None
+    if "segment" in stages:
+        if _wants_auto_anchor(config, source):
+            auto = auto_anchor.find(source, frames, config, events.warning)
+            frames = [f for f in frames if f >= auto.frame]  # a black opening moves the start
+            anchor_frame = auto.frame
+            layout.write_auto_anchor(auto.mask)
+            anchor_paths = {auto.frame: str(layout.anchor_auto), **anchor_paths}
+        elif not io.anchor_mask:
+            raise _anchor_required(source)
+        for frame, path in anchor_paths.items():
+            if not frames[0] <= frame <= frames[-1]:
+                raise VideomatteError(f"anchor frame {frame} is outside the frame range {frames[0]}-{frames[-1]}",
+                                      hint="set --anchor-frame to a frame inside the range", code="anchor")
+            anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
+            anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
+
+    return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages, models,
+                   auto)
 
 
 def _stage_hashes(plan: RunPlan) -> dict[str, str]:
-    """The segment hash comes from the plate, anchors and settings, or, for a refine-only run
-    (a farm chunk), from the trimaps stage 1 left in qc/; the refine hash builds on it."""
+    """The segment hash comes from the plate, anchors, settings and model files, or, for a refine-only
+    run (a farm chunk), from the trimaps stage 1 left in qc/; the refine hash builds on it."""
+    def weights(stage: str) -> list[str]:
+        return [m["sha256"] for m in plan.models.get(stage, [])]
+
     if "segment" in plan.stages:
         extra = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
-                 "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()}}
+                 "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()}, "models": weights("segment")}
         seg = plan.config.stage_hash("segment", extra)
     else:
         seg = _trimap_hash(plan)
-    return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg})}
+    return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg, "models": weights("refine")})}
 
 
 def _trimap_hash(plan: RunPlan) -> str:
@@ -136,8 +162,7 @@ def _trimap_hash(plan: RunPlan) -> str:
 
 def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     config, layout = plan.config, plan.layout
-    backend = segment.load_backend(config.segmentation.segment_backend, config, events.warning)
-    summary["backends"]["segment"] = _backend_record(backend)
+    backend = segment.backend_class(config.backend("segment"))(config, events.warning)
     fg, bg, min_radius = config.thresholds()
     radius = band_radius(min_radius, plan.source.height, plan.source.width)
     seg_hash = plan.hashes["segment"]
@@ -147,19 +172,25 @@ def _segment(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
         for frame in plan.frames:
             events.frame_done("segment", frame, resumed=True)
         return
-    for frame, prob in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
-                                     plan.source.iter_frames):
+    lost = []
+    for frame, prob, subject_lost in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
+                                                   plan.source.iter_frames):
         # Propagation is sequential, so frames kept from a killed run are recomputed but not rewritten.
         if frame not in done:
             layout.write_trimap(frame, make_trimap(prob, fg, bg, radius), seg_hash)
-        events.frame_done("segment", frame, resumed=frame in done)
+        if subject_lost:
+            lost.append(frame)
+        events.frame_done("segment", frame, resumed=frame in done, subject_lost=subject_lost)
     summary["trimaps_written"] = len(plan.frames) - len(done)
+    summary["subject_lost_frames"] = sorted(lost)
+    if lost:
+        events.warning(f"{config.backend('segment')} lost the subject on frames {format_frames(sorted(lost))} "
+                       "(their alpha is empty); add an anchor there: --extra-anchor FRAME=roto.png")
 
 
 def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
     config, layout, ref = plan.config, plan.layout, plan.config.refinement
-    backend = refine.backend_class(ref.refine_backend)(config, events.warning)
-    summary["backends"]["refine"] = _backend_record(backend)
+    backend = refine.backend_class(config.backend("refine"))(config, events.warning)
     if sum(layout.trimap_unknown(f) for f in plan.frames) == 0:
         raise VideomatteError(
             f"{backend.display_name} did not execute on any tiles (trimap unknown band was empty on every frame)",
@@ -201,16 +232,10 @@ def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
         events.frame_done("refine", frame, tiles_refined=refined, tiles_skipped=skipped)
 
 
-def _backend_record(backend) -> dict[str, Any]:
-    return {"name": backend.name,
-            "model_files": [{"path": str(p), "sha256": file_sha256(p)} for p in backend.model_files()]}
-
-
 def run(config: Config, events: Events) -> dict[str, Any]:
     """Run the configured stages; returns the run summary (also written to run_summary.json)."""
     started = time.perf_counter()
-    if config.runtime.threads:
-        cv2.setNumThreads(config.runtime.threads)
+    cv2.setNumThreads(config.runtime.cpu_threads)
     plan = prepare(config, events)
     plan.hashes = _stage_hashes(plan)
     layout = plan.layout
@@ -228,9 +253,12 @@ def run(config: Config, events: Events) -> dict[str, Any]:
         "frame_end": plan.frames[-1],
         "frame_count": len(plan.frames),
         "stages": plan.stages,
-        "anchor": {"frame": plan.anchor_frame, "path": config.io.anchor_mask,
+        "anchor": {"frame": plan.anchor_frame, "path": plan.anchor_files.get(plan.anchor_frame, {}).get("path"),
                    "files": {str(k): v for k, v in plan.anchor_files.items()}},
-        "backends": {},
+        "auto_anchor": None if plan.auto_anchor is None else {
+            "method": plan.auto_anchor.method, "probe_frame": plan.auto_anchor.frame, "box": plan.auto_anchor.box,
+            "dark_frames_skipped": plan.auto_anchor.dark_frames, "path": str(layout.anchor_auto)},
+        "backends": {s: {"name": config.backend(s), "model_files": plan.models[s]} for s in plan.stages},
         "config_hash": plan.hashes,
         "device": config.runtime.device,
         "precision": config.runtime.precision,

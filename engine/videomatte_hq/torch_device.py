@@ -6,6 +6,13 @@ import torch
 
 from .errors import VideomatteError
 
+
+def setup(config, warn) -> tuple[torch.device, str]:
+    """Threads and (device, precision) for a torch backend. Threads are set explicitly because
+    importing ultralytics before torch pins OMP_NUM_THREADS to 1."""
+    torch.set_num_threads(config.runtime.cpu_threads)
+    return resolve(config.runtime.device, config.runtime.precision, warn)
+
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 

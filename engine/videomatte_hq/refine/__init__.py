@@ -25,11 +25,10 @@ class RefineBackend(Protocol):
     default_tile: int
     default_overlap: int
 
-    def model_files(self) -> list[Path]: ...
-
     @staticmethod
-    def preflight(config) -> None:
-        """Raise a user-facing error now if the backend could not run (e.g. a missing model file)."""
+    def model_files(config) -> list[Path]:
+        """The model files this config uses; raises a user-facing error now (preflight) if one is
+        missing or not allowed."""
 
     def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
         """images: (h, w, 3) float32 RGB in [0, 1]; trimaps: (h, w) float32 {0, 0.5, 1}; same-size tiles."""

@@ -33,10 +33,7 @@ class ClosedFormBackend:
         self.method = config.refinement.closed_form_method
 
     @staticmethod
-    def preflight(config) -> None:
-        """Nothing to check: no model files."""
-
-    def model_files(self) -> list[Path]:
+    def model_files(config) -> list[Path]:
         return []
 
     def _solve(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:

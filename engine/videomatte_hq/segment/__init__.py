@@ -15,11 +15,17 @@ import numpy as np
 
 from .. import registry
 
-BACKENDS = {"flow": "videomatte_hq.segment.flow:FlowBackend"}
+BACKENDS = {
+    "sam2": "videomatte_hq.segment.sam2:SAM2Backend",
+    "ultralytics_sam3": "videomatte_hq.segment.sam2:SAM3Backend",
+    "flow": "videomatte_hq.segment.flow:FlowBackend",
+}
 
 
 class Tracker(Protocol):
     """Follows one subject through consecutive frames; probabilities are (H, W) float32 in [0, 1]."""
+
+    subject_lost: bool  # after each call: the model no longer sees the subject on that frame
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
@@ -31,13 +37,15 @@ class Tracker(Protocol):
 class SegmentBackend(Protocol):
     name: str
 
-    def model_files(self) -> list[Path]: ...
+    @staticmethod
+    def model_files(config) -> list[Path]:
+        """As RefineBackend.model_files: resolved and checked in preflight."""
 
     def new_tracker(self) -> Tracker: ...
 
 
-def load_backend(name: str, config, warn) -> SegmentBackend:
-    return registry.backend_class(BACKENDS, name, "segment_backend")(config, warn)
+def backend_class(name: str):
+    return registry.backend_class(BACKENDS, name, "segment_backend")
 
 
 def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], list[int]]:
@@ -48,8 +56,8 @@ def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], 
 
 
 def track(backend: SegmentBackend, frames: list[int], anchor_frame: int, anchors: dict[int, np.ndarray],
-          read: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame, probability) for every frame once: the forward pass, then the backward pass."""
+          read: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Yield (frame, probability, subject lost) for every frame once: the forward pass, then the backward pass."""
     forward, backward = propagation_order(frames, anchor_frame)
     for order in (forward, backward):
         tracker = backend.new_tracker()
@@ -61,4 +69,4 @@ def track(backend: SegmentBackend, frames: list[int], anchor_frame: int, anchors
             else:
                 prob = tracker.step(image)
             if not (order is backward and i == 0):  # the anchor frame was produced by the forward pass
-                yield frame, prob
+                yield frame, prob, tracker.subject_lost

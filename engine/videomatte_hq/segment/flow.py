@@ -49,6 +49,7 @@ class FlowTracker:
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.prev_small: np.ndarray | None = None
         self.prev_mask: np.ndarray | None = None
+        self.subject_lost = False
 
     def _small(self, grey: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = grey.shape
@@ -85,6 +86,7 @@ class FlowTracker:
         radius = band_radius(self.edge_radius_1080, *grey.shape)
         prob = np.clip(guided_filter(grey, binary, radius, GUIDED_EPS), 0.0, 1.0)
         self.prev_mask = prob
+        self.subject_lost = not binary.any()
         return prob
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -116,7 +118,8 @@ class FlowBackend:
         self.edge_radius = config.segmentation.flow_edge_radius
         self.band = config.segmentation.flow_refit_band
 
-    def model_files(self) -> list[Path]:
+    @staticmethod
+    def model_files(config) -> list[Path]:
         return []
 
     def new_tracker(self) -> FlowTracker:

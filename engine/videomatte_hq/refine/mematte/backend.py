@@ -8,39 +8,48 @@ import numpy as np
 import torch
 
 from ... import torch_device
-from ...models import MODELS, resolve_model_path
+from ...errors import ModelFileError
+from ...models import MODELS, check_policy, resolve_model_path
 from .model import postprocess
 from .weights import load_mematte
 
 
 def checkpoint_path(config) -> Path:
-    return resolve_model_path(MODELS["mematte"], config.refinement.mematte_checkpoint,
-                              config.runtime.allow_external_paths, "MEMatte")
+    """`mematte_checkpoint`, else `<mematte_repo_dir>/checkpoints/MEMatte_ViTS_DIM.pth` (the official
+    repository layout), else the third_party/ default. Our model code never imports from the repo."""
+    ref, allow = config.refinement, config.runtime.allow_external_paths
+    model = MODELS["mematte"]
+    default = None
+    if ref.mematte_repo_dir:
+        repo = check_policy(Path(ref.mematte_repo_dir), model, allow, "MEMatte")
+        if not repo.is_dir():
+            raise ModelFileError(f"MEMatte repo dir not found: {repo}", code="model_missing",
+                                 hint="point --mematte-repo-dir at a clone of github.com/linyiheng123/MEMatte, "
+                                      "or leave it unset")
+        default = repo / "checkpoints" / model.path.name
+    return resolve_model_path(model, ref.mematte_checkpoint, allow, "MEMatte", default)
 
 
 class MEMatteBackend:
     name = "mematte"
     display_name = "MEMatte"
-    default_tile = 512
+    # 480 px: the official pad-to-32 rule grows it to 512, one decoder patch (a 512 tile grows to 544,
+    # i.e. four decoder patches); chosen by bench/mematte_tiling.py, see docs/benchmarks.md.
+    default_tile = 480
     default_overlap = 64
 
     @staticmethod
-    def preflight(config) -> None:
-        """Fail before any frame is processed if the checkpoint is missing or not allowed."""
-        checkpoint_path(config)
+    def model_files(config) -> list[Path]:
+        """The checkpoint; raises before any frame is processed if it is missing or not allowed."""
+        return [checkpoint_path(config)]
 
     def __init__(self, config, warn) -> None:
         self.path = checkpoint_path(config)
-        self.device, self.precision = torch_device.resolve(config.runtime.device, config.runtime.precision, warn)
-        if config.runtime.threads:
-            torch.set_num_threads(config.runtime.threads)
+        self.device, self.precision = torch_device.setup(config, warn)
         model, report = load_mematte(self.path)
         if report.dropped:
             warn(f"MEMatte checkpoint: dropped {len(report.dropped)} training-only keys (teacher_backbone.*)")
         self.model = model.to(self.device)
-
-    def model_files(self) -> list[Path]:
-        return [self.path]
 
     def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
         image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device)

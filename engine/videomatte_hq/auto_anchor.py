@@ -1,0 +1,143 @@
+"""Auto-anchor for video inputs: skip a black opening, find the person, make the anchor mask.
+
+Methods (recorded in run_summary.json):
+- `yolo`: an ultralytics YOLO person detector gives the box (and a mask, for -seg models);
+  SAM refines it from the box prompt when the segment backend is a SAM one.
+- `hog_grabcut`: weight-free; OpenCV's HOG people detector gives the box, GrabCut the mask.
+- `auto`: `yolo` when its model file is installed, else `hog_grabcut` (with a warning saying so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ModelFileError, VideomatteError, format_frames
+from .io.source import FrameSource
+from .models import YOLO_FILES, resolve_model_path, ultralytics_model
+
+PERSON = 0  # COCO class id
+DETECT_MAX_SIDE = 960  # HOG and GrabCut run on a copy this size; the mask is scaled back
+
+
+@dataclass
+class AutoAnchor:
+    frame: int
+    mask: np.ndarray  # float32 (H, W) in {0, 1}
+    method: str
+    box: list[int]  # x0, y0, x1, y1 in plate pixels
+    dark_frames: list[int]
+
+
+def luma(image: np.ndarray) -> float:
+    """Mean Rec.709 luma of a display-referred RGB frame."""
+    return float((image @ np.array([0.2126, 0.7152, 0.0722], np.float32)).mean())
+
+
+def _yolo_file(config) -> Path:
+    model, given = ultralytics_model(config.segmentation.auto_anchor_model, "auto-anchor", YOLO_FILES)
+    return resolve_model_path(model, given, True, "auto-anchor YOLO")
+
+
+def choose_method(config, warn) -> str:
+    method = config.segmentation.auto_anchor_method
+    if method != "auto":
+        return method
+    try:
+        _yolo_file(config)
+        return "yolo"
+    except ModelFileError as exc:
+        if exc.code != "model_missing":
+            raise
+        warn(f"auto-anchor: {exc.message}; using the weight-free hog_grabcut detector (see `videomatte-hq models list`)")
+        return "hog_grabcut"
+
+
+def _small(image: np.ndarray) -> tuple[np.ndarray, float]:
+    h, w = image.shape[:2]
+    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    bgr = (np.clip(image, 0, 1)[..., ::-1] * 255 + 0.5).astype(np.uint8)
+    return (cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            if scale < 1 else np.ascontiguousarray(bgr)), scale
+
+
+def grabcut(image: np.ndarray, box: list[int]) -> np.ndarray:
+    """Mask from a box (plate pixels): GrabCut on a small copy, largest connected component kept."""
+    small, scale = _small(image)
+    x0, y0, x1, y1 = (round(v * scale) for v in box)
+    mask = np.zeros(small.shape[:2], np.uint8)
+    cv2.grabCut(small, mask, (x0, y0, x1 - x0, y1 - y0), np.zeros((1, 65)), np.zeros((1, 65)), 5,
+                cv2.GC_INIT_WITH_RECT)
+    fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg)
+    if count > 1:
+        fg = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    return cv2.resize(fg.astype(np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+    small, scale = _small(image)
+    # HOG's people windows include a margin around the body: a subject filling the frame height (the usual
+    # plate) is only found with a border added around the frame.
+    pad = round(0.125 * small.shape[0])
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    rects, weights = hog.detectMultiScale(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE),
+                                          winStride=(8, 8), padding=(8, 8), scale=1.05)
+    if len(rects) == 0:
+        return None
+    x, y, w, h = rects[int(np.argmax(np.ravel(weights)))] - np.array([pad, pad, 0, 0])  # most confident
+    box = [round(v / scale) for v in (max(0, x), max(0, y), min(small.shape[1], x + w), min(small.shape[0], y + h))]
+    return box, grabcut(image, box)
+
+
+def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray] | None:
+    from .segment import backend_class
+    from .segment.ultralytics_sam import load_model, to_bgr_u8
+
+    path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
+    bgr = to_bgr_u8(image)
+    result = load_model(path, path.name).predict(bgr, classes=[PERSON], device=device, verbose=False)[0]
+    if len(result.boxes) == 0:
+        return None
+    best = int(result.boxes.conf.argmax())
+    box = [round(float(v)) for v in result.boxes.xyxy[best]]
+    if config.backend("segment") in ("sam2", "ultralytics_sam3"):  # SAM refines the box
+        sam_path = backend_class(config.backend("segment")).model_files(config)[0]
+        masks = load_model(sam_path, sam_path.name).predict(bgr, bboxes=[box], device=device, verbose=False)[0].masks
+        if masks is not None:
+            return box, masks.data[0].float().cpu().numpy()
+    elif result.masks is not None:  # a -seg model: its polygon, in plate pixels
+        mask = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(result.masks.xy[best]).astype(np.int32)], 1)
+        return box, mask.astype(np.float32)
+    return box, grabcut(image, box)
+
+
+def find(source: FrameSource, frames: list[int], config, warn) -> AutoAnchor:
+    """Probe past dark opening frames, then detect the person on the first usable one."""
+    seg = config.segmentation
+    method = choose_method(config, warn)
+    probe = frames[:seg.auto_anchor_probe_frames]
+    dark: list[int] = []
+    for frame, image in source.iter_frames(probe):
+        if luma(image) < seg.auto_anchor_min_luma:
+            dark.append(frame)
+            continue
+        found = hog_grabcut(image) if method == "hog_grabcut" else yolo(image, config)
+        if found is None or not found[1].any():
+            raise VideomatteError(
+                f"auto-anchor ({method}) found no person on frame {frame} of {source.description}",
+                hint="pass --anchor-mask FILE with a roto of the subject"
+                     + (", or install a YOLO model for --auto-anchor-method yolo" if method == "hog_grabcut" else ""),
+                code="auto_anchor")
+        box, mask = found
+        return AutoAnchor(frame, (mask >= 0.5).astype(np.float32), method, box, dark)
+    raise VideomatteError(
+        f"auto-anchor: frames {format_frames(dark)} are all darker than auto_anchor_min_luma "
+        f"{seg.auto_anchor_min_luma}", code="auto_anchor",
+        hint="start later with --frame-start, raise --auto-anchor-probe-frames, lower --auto-anchor-min-luma, "
+             "or pass --anchor-mask")

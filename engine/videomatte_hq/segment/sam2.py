@@ -1,0 +1,96 @@
+"""`segment_backend: sam2` — Ultralytics SAM2 video propagation from the anchor mask (mask prompt).
+
+`ultralytics_sam3` (the reference tool's name) selects SAM3's video predictor, which
+ultralytics drives the same way. Probabilities are the sigmoid of the mask logits,
+upsampled bilinearly to plate size; the thresholded masks are never used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import torch_device
+from ..errors import VideomatteError
+from ..models import SAM_FILES, resolve_model_path, ultralytics_model
+from .ultralytics_sam import VideoSession, configure_offline
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # overflow-free sigmoid
+
+
+class SAMTracker:
+    def __init__(self, backend: "SAM2Backend") -> None:
+        self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
+                                    backend.fp16, stretched=backend.stretched)
+        self.subject_lost = False
+
+    def _prob(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        logits, score = self.session.step(image, mask)
+        self.subject_lost = score <= 0
+        return _sigmoid(logits)
+
+    def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._prob(image, mask)
+
+    reanchor = start  # a mask prompt on a new frame makes it another conditioning frame
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        return self._prob(image, None)
+
+
+class SAM2Backend:
+    name = "sam2"
+    display_name = "SAM2"
+    default_model = "sam2_l.pt"
+    stretched = False  # SAM2 letterboxes to a square; SAM3 stretches
+
+    @classmethod
+    def model_files(cls, config) -> list[Path]:
+        """`segmentation.model`: a file name under third_party/ultralytics/, or a path to one."""
+        model, given = ultralytics_model(config.segmentation.model or cls.default_model, cls.display_name, SAM_FILES)
+        return [resolve_model_path(model, given, True, cls.display_name)]
+
+    @classmethod
+    def predictor_class(cls):
+        configure_offline()
+        from ultralytics.models.sam import SAM2VideoPredictor
+
+        return SAM2VideoPredictor
+
+    def __init__(self, config, warn) -> None:
+        self.predictor_cls = self.predictor_class()
+        self.path = self.model_files(config)[0]
+        device, precision = torch_device.setup(config, warn)
+        self.device = str(device)
+        self.fp16 = precision == "fp16"
+        self.imgsz = config.segmentation.imgsz
+
+    def new_tracker(self) -> SAMTracker:
+        return SAMTracker(self)
+
+
+class SAM3Backend(SAM2Backend):
+    name = "ultralytics_sam3"
+    display_name = "SAM3"
+    default_model = "sam3.pt"
+    stretched = True
+
+    @classmethod
+    def model_files(cls, config) -> list[Path]:
+        cls.predictor_class()  # preflight: fail now if this install has no SAM3
+        return super().model_files(config)
+
+    @classmethod
+    def predictor_class(cls):
+        configure_offline()
+        try:
+            import timm  # noqa: F401 - SAM3 needs it, ultralytics does not declare it
+            from ultralytics.models.sam import SAM3VideoPredictor
+        except ImportError as exc:
+            raise VideomatteError(
+                f"segment_backend ultralytics_sam3 needs SAM3 support, which this install lacks ({exc})",
+                hint="pip install 'ultralytics>=8.4' timm, or use --segment-backend sam2", code="backend") from exc
+        return SAM3VideoPredictor

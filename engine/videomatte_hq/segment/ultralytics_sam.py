@@ -1,0 +1,106 @@
+"""The one place that touches ultralytics' SAM internals (tested with ultralytics 8.4.x, pinned in pyproject).
+
+The stock `SAM2VideoPredictor` only reads video files, so frames from our reader are fed
+to it one at a time: we set the attributes its `inference()` reads (`dataset.frame`,
+`batch`), keep its inference state ourselves, and take the mask *logits* from its
+per-frame output before its postprocess thresholds them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError
+from ..models import PROJECT_ROOT
+
+# Frames per propagation pass; the predictor only uses it as an upper bound.
+MAX_FRAMES = 1 << 30
+# ultralytics' settings.json goes here instead of the user's home.
+CONFIG_DIR = PROJECT_ROOT / ".cache" / "ultralytics"
+
+
+def configure_offline() -> None:
+    """Must run before ultralytics is imported: no update checks, downloads, telemetry or pip installs."""
+    CONFIG_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ["YOLO_CONFIG_DIR"] = str(CONFIG_DIR)
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+
+
+def load_model(path: Path, file_name: str):
+    """Load `path` the way ultralytics will at run time (SAM2: strict) under its canonical `file_name`,
+    which is what selects the architecture."""
+    configure_offline()
+    from ultralytics import SAM, YOLO
+
+    with tempfile.TemporaryDirectory() as tmp:
+        link = Path(tmp) / file_name
+        link.symlink_to(Path(path).resolve())
+        try:
+            return (SAM if file_name.startswith("sam") else YOLO)(str(link))
+        except Exception as exc:  # torch/ultralytics raise many kinds for a bad file
+            raise ModelFileError(f"cannot load {file_name} from {path}: {exc}", code="model_file",
+                                 hint="re-download it and install it with `videomatte-hq models install`") from exc
+
+
+def to_bgr_u8(image: np.ndarray) -> np.ndarray:
+    """Our float RGB [0, 1] frame as the uint8 BGR array ultralytics expects."""
+    return np.ascontiguousarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
+
+
+class VideoSession:
+    """One propagation pass of a SAM2 video predictor over in-memory frames, one object."""
+
+    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, stretched: bool) -> None:
+        import torch
+
+        self.torch = torch
+        overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
+                         quantize=16 if fp16 else 32)
+        self.predictor = predictor_cls(overrides=overrides)
+        self.predictor.setup_model(model=None, verbose=False)
+        self.stretched = stretched
+        self.index = -1
+        self.started = False
+
+    def _frame(self, image: np.ndarray):
+        p = self.predictor
+        bgr = to_bgr_u8(image)
+        if not self.started:
+            p.setup_source(bgr)  # sets imgsz and the model's feature sizes
+            p.inference_state = p._init_state(MAX_FRAMES)
+            self.started = True
+        self.index += 1
+        p.dataset = types.SimpleNamespace(frame=self.index, mode="video", frames=MAX_FRAMES)
+        p.batch = (["frame"], [bgr], [""])  # src_shape reads batch[1][0]
+        im = p.preprocess([bgr])
+        p.inference_state["im"] = im
+        return im, bgr.shape[:2]
+
+    def step(self, image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Propagate to the next frame (re-prompted with `mask` if given).
+
+        Returns full-resolution logits (H, W) float32 and the object score logit; a score <= 0
+        means the model lost the subject (the predictor then sets every logit to -1024)."""
+        p, torch = self.predictor, self.torch
+        with torch.inference_mode():
+            im, (h, w) = self._frame(image)
+            if mask is not None:
+                prompt = p._prepare_prompts(im.shape[2:], (h, w), masks=[mask.astype(np.float32)])[2]
+                p.add_new_prompts(obj_id=0, masks=prompt, frame_idx=self.index)
+            low, _ = p.inference(im)
+            out = p.inference_state["output_dict"]
+            frame_out = out["cond_frame_outputs"].get(self.index) or out["non_cond_frame_outputs"][self.index]
+            score = float(frame_out["object_score_logits"].flatten()[0])
+            size = low.shape[-1]
+            gain = 1.0 if self.stretched else min(size / h, size / w)  # letterbox: padded right/bottom
+            vh, vw = (size, size) if self.stretched else (round(h * gain), round(w * gain))
+            logits = torch.nn.functional.interpolate(low[None, :1, :vh, :vw].float(), (h, w), mode="bilinear",
+                                                     align_corners=False)[0, 0]
+        return logits.cpu().numpy(), score

@@ -1,0 +1,86 @@
+"""Auto-anchor on video inputs: black-opening probe, weight-free person detection (HOG + GrabCut)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import WEIGHT_FREE, encode_video, events_of, read_pixels, run_cli
+
+
+def person(height: int = 240, width: int = 320, cx: int = 160, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A standing figure (head, torso, arms, legs; 8 heads tall) over a noisy backdrop: RGB uint8 and its mask."""
+    rng = np.random.default_rng(shift)
+    image = np.clip(np.array([190, 180, 170]) + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
+    u, top, cx = 26.0, 20, cx + shift
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (cx, int(top + u / 2)), (int(u * 0.38), int(u * 0.5)), 0, 0, 360, 1, -1)
+    cv2.rectangle(mask, (int(cx - 0.12 * u), int(top + 0.9 * u)), (int(cx + 0.12 * u), int(top + 1.3 * u)), 1, -1)
+    torso = [[cx - u, top + 1.3 * u], [cx + u, top + 1.3 * u], [cx + 0.75 * u, top + 4.1 * u],
+             [cx - 0.75 * u, top + 4.1 * u]]
+    cv2.fillPoly(mask, [np.array(torso, np.int32)], 1)
+    for s in (-1, 1):
+        cv2.line(mask, (int(cx + s * 0.95 * u), int(top + 1.5 * u)), (int(cx + s * 1.25 * u), int(top + 4.3 * u)), 1,
+                 int(0.32 * u))
+        cv2.line(mask, (int(cx + s * 0.4 * u), int(top + 4.0 * u)), (int(cx + s * 0.55 * u), int(top + 7.9 * u)), 1,
+                 int(0.42 * u))
+    image[mask == 1] = (70, 50, 40)
+    return image, mask
+
+
+@pytest.fixture(scope="module")
+def black_opening_clip(tmp_path_factory):
+    """3 black frames, then 5 frames of a figure stepping right."""
+    path = tmp_path_factory.mktemp("clip") / "walk.mp4"
+    frames = [np.zeros((240, 320, 3), np.uint8)] * 3 + [person(shift=2 * i)[0] for i in range(5)]
+    encode_video(path, frames)
+    return path
+
+
+def test_black_opening_shifts_start_and_person_is_found(tmp_path, black_opening_clip):
+    out = tmp_path / "out"
+    proc = run_cli(*WEIGHT_FREE, "-i", black_opening_clip, "-o", out, "--progress", "jsonl",
+                   env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")})  # no YOLO file installed there
+    assert proc.returncode == 0, proc.stderr
+    warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
+    assert any("using the weight-free hog_grabcut detector" in w for w in warnings)
+
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert (summary["requested_frame_start"], summary["frame_start"], summary["frame_end"]) == (0, 3, 7)
+    auto = summary["auto_anchor"]
+    assert auto["method"] == "hog_grabcut" and auto["probe_frame"] == 3 and auto["dark_frames_skipped"] == [0, 1, 2]
+    assert summary["anchor"]["frame"] == 3 and summary["anchor"]["path"] == str(out / "anchor_mask.auto.png")
+    assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in range(3, 8)]
+
+    found = read_pixels(out / "anchor_mask.auto.png")[0][..., 0] > 0.5
+    truth = person(shift=0)[1] == 1
+    iou = (found & truth).sum() / (found | truth).sum()
+    assert iou > 0.6, f"auto-anchor mask IoU with the figure {iou:.2f}"
+    x0, y0, x1, y1 = auto["box"]
+    ys, xs = np.nonzero(truth)
+    assert x0 <= xs.mean() <= x1 and y0 <= ys.mean() <= y1
+
+
+def test_all_dark_opening_is_a_clear_error(tmp_path):
+    path = tmp_path / "black.mp4"
+    encode_video(path, [np.zeros((64, 96, 3), np.uint8)] * 4)
+    proc = run_cli(*WEIGHT_FREE, "-i", path, "-o", tmp_path / "out", "--auto-anchor-method", "hog_grabcut")
+    assert proc.returncode == 2
+    assert "auto-anchor: frames 0-3 are all darker than auto_anchor_min_luma 0.04" in proc.stderr
+    assert "--anchor-mask" in proc.stderr
+
+
+def test_no_person_found_names_frame_and_fix(tmp_path):
+    path = tmp_path / "empty.mp4"
+    encode_video(path, [np.full((128, 160, 3), 120, np.uint8)] * 3)
+    proc = run_cli(*WEIGHT_FREE, "-i", path, "-o", tmp_path / "out", "--auto-anchor-method", "hog_grabcut")
+    assert proc.returncode == 2 and "auto-anchor (hog_grabcut) found no person on frame 0" in proc.stderr
+
+
+def test_auto_anchor_and_anchor_mask_conflict(tmp_path, shot_png):
+    proc = run_cli(*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--auto-anchor",
+                   "-o", tmp_path / "out")
+    assert proc.returncode == 2 and "--auto-anchor and --anchor-mask both given" in proc.stderr

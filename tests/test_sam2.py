@@ -1,0 +1,132 @@
+"""`segment_backend: sam2` through real ultralytics SAM2 classes, with generated sam2_t weights, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT, events_of, read_pixels, run_cli
+from videomatte_hq.io.images import write_image
+
+NETGUARD = {"PYTHONPATH": str(ROOT / "tests" / "netguard")}
+
+
+@pytest.fixture(scope="session")
+def sam2_files(tmp_path_factory) -> dict[str, Path]:
+    """sam2_t.pt files in ultralytics' format: random init (the model loses the subject on every propagated
+    frame: object score <= 0), and the same with the object-score head biased so the subject stays seen."""
+    import torch
+    from ultralytics.models.sam.build import build_sam2_t
+
+    torch.manual_seed(0)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in build_sam2_t(checkpoint=None).state_dict().items()}
+    root = tmp_path_factory.mktemp("sam2")
+    files = {"lost": root / "lost" / "sam2_t.pt", "seen": root / "seen" / "sam2_t.pt"}
+    files["lost"].parent.mkdir()
+    torch.save({"model": state}, files["lost"])
+    state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] = torch.full_like(
+        state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"], 20.0)
+    files["seen"].parent.mkdir()
+    torch.save({"model": state}, files["seen"])
+    return files
+
+
+def _anchor(shot, frame: int, path: Path) -> Path:
+    alpha, _ = read_pixels(Path(shot["input"]).parent.parent / "alpha_gt" / f"{frame}.png")
+    write_image(path, (alpha[..., 0] >= 0.5).astype(np.uint8) * 255, "uint8", ("Y",))
+    return path
+
+
+def _run(tmp_path, shot, model: Path, *extra):
+    log = tmp_path / "net.log"
+    out = tmp_path / "out"
+    proc = run_cli("-i", shot["input"], "-o", out, "--segment-backend", "sam2", "--sam-model", model, "--imgsz", 256,
+                   "--refine-backend", "closed_form", "--progress", "jsonl", *extra,
+                   env={**NETGUARD, "NETGUARD_LOG": str(log)})
+    assert not log.exists(), f"network access attempted:\n{log.read_text()}"
+    return proc, out
+
+
+def test_mid_anchor_backward_pass_and_extra_anchor(tmp_path, shot_png, sam2_files):
+    anchor = _anchor(shot_png, 1003, tmp_path / "a1003.png")
+    extra = _anchor(shot_png, 1005, tmp_path / "a1005.png")
+    proc, out = _run(tmp_path, shot_png, sam2_files["seen"], "--anchor-mask", anchor, "--anchor-frame", 1003,
+                     "--extra-anchor", f"1005={extra}")
+    assert proc.returncode == 0, proc.stderr
+    order = [e["frame"] for e in events_of(proc) if e["event"] == "frame_done" and e["stage"] == "segment"]
+    assert order == [1003, 1004, 1005, 1006, 1002, 1001], "forward from the anchor, then backward"
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["backends"]["segment"]["name"] == "sam2" and summary["subject_lost_frames"] == []
+    assert summary["backends"]["segment"]["model_files"][0]["path"] == str(sam2_files["seen"])
+
+    trimaps = {f: read_pixels(out / "qc" / f"trimap.{f:06d}.png")[0][..., 0] for f in range(1001, 1007)}
+    assert all(t.shape == (48, 80) for t in trimaps.values())
+    kernel = np.ones((5, 5), np.uint8)  # SAM's logits are at imgsz/4: edges may move by ~2 px here
+    for frame, path in ((1003, anchor), (1005, extra)):  # prompted frames reproduce their anchor
+        mask = (read_pixels(path)[0][..., 0] >= 0.5).astype(np.uint8)
+        inside, outside = cv2.erode(mask, kernel) == 1, cv2.erode(1 - mask, kernel) == 1
+        assert (trimaps[frame][inside] == 1).all() and (trimaps[frame][outside] == 0).all()
+    for frame in (1001, 1002, 1004, 1006):  # random weights: soft logits near 0 -> everything unknown
+        assert (trimaps[frame] == 128 / 255).all()
+
+
+def test_probabilities_from_logits_at_plate_size(sam2_files):
+    from videomatte_hq.config import build_config
+    from videomatte_hq.segment.sam2 import SAM2Backend
+
+    config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
+    tracker = SAM2Backend(config, print).new_tracker()
+    rng = np.random.default_rng(0)
+    image = rng.random((90, 200, 3), dtype=np.float32)
+    mask = np.zeros((90, 200), np.float32)
+    mask[20:70, 50:120] = 1
+    first = tracker.start(image, mask)
+    assert first.shape == (90, 200) and first.dtype == np.float32
+    # The mask prompt comes back as logits +-10 at imgsz/4, upsampled: the anchor, edges within 2 px.
+    wrong = (first > 0.5) != (mask > 0.5)
+    edge = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5))) != cv2.erode(mask.astype(np.uint8), np.ones((5, 5)))
+    assert not wrong[~edge].any()
+    assert np.isclose(first.max(), 1 / (1 + np.exp(-10)), atol=1e-4)
+    step = tracker.step(image)
+    assert step.shape == (90, 200) and 0 <= step.min() and step.max() <= 1 and not tracker.subject_lost
+    assert np.unique(step).size > 100, "soft probabilities, not a thresholded mask"
+
+
+def test_subject_lost_frames_warned_and_recorded(tmp_path, shot_png, sam2_files):
+    proc, out = _run(tmp_path, shot_png, sam2_files["lost"], "--anchor-mask", shot_png["anchor"],
+                     "--frame-end", 1004)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["subject_lost_frames"] == [1002, 1003, 1004]
+    warning = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
+    assert any("lost the subject on frames 1002-1004" in w and "--extra-anchor" in w for w in warning)
+
+
+def test_missing_model_and_bad_name_fail_in_preflight(tmp_path, shot_png):
+    out = tmp_path / "out"
+    proc = run_cli("-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", out,
+                   "--refine-backend", "closed_form", env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")})
+    assert proc.returncode == 3
+    assert f"SAM2 checkpoint not found: {tmp_path / 'root' / 'third_party' / 'ultralytics' / 'sam2_l.pt'}" in proc.stderr
+    assert "videomatte-hq models install sam2_l --from FILE" in proc.stderr and not out.exists()
+    proc = run_cli("-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", out,
+                   "--sam-model", tmp_path / "my_sam.pt")
+    assert proc.returncode == 3 and "'my_sam.pt' is not one ultralytics recognises" in proc.stderr
+
+
+def test_models_install_verifies_sam2_strictly(tmp_path, sam2_files):
+    env = {"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root"), **NETGUARD}
+    run_cli("models", "install", "sam2_t", "--from", sam2_files["seen"], env=env, check=True)
+    assert (tmp_path / "root" / "third_party" / "ultralytics" / "sam2_t.pt").is_file()
+    import torch
+
+    state = torch.load(sam2_files["seen"], weights_only=False)
+    del state["model"]["sam_mask_decoder.pred_obj_score_head.layers.2.bias"]
+    bad = tmp_path / "sam2_s.pt"
+    torch.save(state, bad)
+    proc = run_cli("models", "install", "sam2_s", "--from", bad, env=env)
+    assert proc.returncode == 3 and "cannot load sam2_s.pt" in proc.stderr
