@@ -19,6 +19,9 @@ SHARED = ROOT.parent / "shared"
 # One numba cache for every test process: pymatting's first compile costs ~40 s, later imports <1 s.
 # The default backends need model files; these tests use the weight-free ones unless they say otherwise.
 WEIGHT_FREE = ("--segment-backend", "flow", "--refine-backend", "closed_form")
+# Tests that build ultralytics models import it in-process: keep it offline as the engine does.
+os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="0", YOLO_VERBOSE="0",
+                  YOLO_CONFIG_DIR=str(ROOT / ".cache" / "ultralytics"))
 ENV = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), "PYTHONUNBUFFERED": "1"}
 
 

@@ -84,3 +84,19 @@ def test_auto_anchor_and_anchor_mask_conflict(tmp_path, shot_png):
     proc = run_cli(*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--auto-anchor",
                    "-o", tmp_path / "out")
     assert proc.returncode == 2 and "--auto-anchor and --anchor-mask both given" in proc.stderr
+
+
+def test_auto_picks_installed_yolo_offline(tmp_path, black_opening_clip):
+    """With yolo11n-seg.pt installed, `auto` uses it (through real ultralytics, offline). Generated weights
+    detect nobody, which must be the clear no-person error on the first usable frame."""
+    from test_sam2 import NETGUARD
+    from ultralytics import YOLO
+
+    weights = tmp_path / "yolo11n-seg.pt"
+    YOLO("yolo11n-seg.yaml").save(str(weights))
+    log = tmp_path / "net.log"
+    env = {"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root"), **NETGUARD, "NETGUARD_LOG": str(log)}
+    run_cli("models", "install", "yolo11n-seg", "--from", weights, env=env, check=True)
+    proc = run_cli(*WEIGHT_FREE, "-i", black_opening_clip, "-o", tmp_path / "out", env=env)
+    assert proc.returncode == 2 and "auto-anchor (yolo) found no person on frame 3" in proc.stderr
+    assert not log.exists(), log.read_text()

@@ -95,12 +95,15 @@ def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray] | None:
 
 
 def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray] | None:
+    import torch
+
     from .segment import backend_class
     from .segment.ultralytics_sam import load_model, to_bgr_u8
 
     path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
     bgr = to_bgr_u8(image)
     result = load_model(path, path.name).predict(bgr, classes=[PERSON], device=device, verbose=False)[0]
+    torch.set_num_threads(config.runtime.cpu_threads)  # predict's select_device set cpu_count - 1
     if len(result.boxes) == 0:
         return None
     best = int(result.boxes.conf.argmax())

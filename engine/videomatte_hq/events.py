@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 PROTOCOL_VERSION = 1
@@ -96,8 +97,9 @@ class Events:
 
     def run_end(self, status: str, **fields: Any) -> None:
         self._json("run_end", status=status, **fields)
-        if self.mode != "jsonl" and status == "ok" and "alpha_dir" in fields:
-            self._text(f"alpha written to {fields['alpha_dir']}")
+        if self.mode != "jsonl" and status == "ok":
+            self._text(f"alpha written to {fields['alpha_dir']}" if "refine" in self._stages
+                       else f"trimaps written to {Path(fields['trimap_pattern']).parent}")
 
     def progress(self) -> float:
         """Overall fraction done, weighting the stages this run executes."""

@@ -24,7 +24,7 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 class SAMTracker:
     def __init__(self, backend: "SAM2Backend") -> None:
         self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
-                                    backend.fp16, stretched=backend.stretched)
+                                    backend.fp16, stretched=backend.stretched, threads=backend.threads)
         self.subject_lost = False
 
     def _prob(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -67,6 +67,7 @@ class SAM2Backend:
         self.device = str(device)
         self.fp16 = precision == "fp16"
         self.imgsz = config.segmentation.imgsz
+        self.threads = config.runtime.cpu_threads
 
     def new_tracker(self) -> SAMTracker:
         return SAMTracker(self)

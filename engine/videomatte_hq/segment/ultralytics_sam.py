@@ -57,7 +57,8 @@ def to_bgr_u8(image: np.ndarray) -> np.ndarray:
 class VideoSession:
     """One propagation pass of a SAM2 video predictor over in-memory frames, one object."""
 
-    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, stretched: bool) -> None:
+    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, stretched: bool,
+                 threads: int) -> None:
         import torch
 
         self.torch = torch
@@ -65,6 +66,7 @@ class VideoSession:
                          quantize=16 if fp16 else 32)
         self.predictor = predictor_cls(overrides=overrides)
         self.predictor.setup_model(model=None, verbose=False)
+        torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
         self.stretched = stretched
         self.index = -1
         self.started = False

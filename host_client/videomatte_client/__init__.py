@@ -1,0 +1,12 @@
+"""Host-side client of the videomatte-hq engine protocol: command lines, JSON-lines events, output layout,
+and a subprocess job with a reader thread. Standard library only (runs in Nuke's and Blender's Python, 3.9+);
+it never imports the engine. The Nuke plugin and the Blender add-on both build on it."""
+
+from .command import EngineCommand, farm_commands
+from .events import EngineError, RunState
+from .frames import chunks, hashes_to_printf, printf_to_hashes, sequence_path
+from .job import MatteJob, clean_env
+from .layout import alpha_path, trimap_path
+
+__all__ = ["EngineCommand", "EngineError", "MatteJob", "RunState", "alpha_path", "chunks", "clean_env",
+           "farm_commands", "hashes_to_printf", "printf_to_hashes", "sequence_path", "trimap_path"]

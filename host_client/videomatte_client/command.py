@@ -1,0 +1,70 @@
+"""Engine command lines: what a host knows (paths, frames, settings) -> argv for `videomatte-hq`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .frames import chunks
+
+
+@dataclass
+class EngineCommand:
+    executable: list[str]  # e.g. ["/opt/vmhq/bin/videomatte-hq"] or ["/usr/bin/python3", "-m", "videomatte_hq"]
+    input: str
+    output_dir: str
+    frame_start: int
+    frame_end: int
+    anchor_mask: str | None = None
+    anchor_frame: int | None = None
+    extra_anchors: dict[int, str] = field(default_factory=dict)
+    trimap_band: str | None = None
+    fg_threshold: float | None = None
+    bg_threshold: float | None = None
+    device: str | None = None
+    precision: str | None = None
+    alpha_format: str = "png16"
+    input_colorspace: str | None = None
+    segment_backend: str | None = None
+    refine_backend: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    extra_args: list[str] = field(default_factory=list)
+
+    def argv(self, stage: str = "all", frames: tuple[int, int] | None = None) -> list[str]:
+        """The command; `stage`/`frames` narrow it to one farm step."""
+        first, last = frames or (self.frame_start, self.frame_end)
+        args = [*self.executable, "--input", self.input, "--output-dir", self.output_dir,
+                "--frame-start", str(first), "--frame-end", str(last), "--alpha-format", self.alpha_format,
+                "--progress", "jsonl"]
+        if self.anchor_mask and stage != "refine":
+            args += ["--anchor-mask", self.anchor_mask]
+            if self.anchor_frame is not None:
+                args += ["--anchor-frame", str(self.anchor_frame)]
+        if stage != "refine":
+            for frame, path in sorted(self.extra_anchors.items()):
+                args += ["--extra-anchor", f"{frame}={path}"]
+        options = {"--trimap-band": self.trimap_band, "--trimap-fg-threshold": self.fg_threshold,
+                   "--trimap-bg-threshold": self.bg_threshold, "--device": self.device,
+                   "--precision": self.precision, "--input-colorspace": self.input_colorspace,
+                   "--segment-backend": self.segment_backend, "--refine-backend": self.refine_backend}
+        for flag, value in options.items():
+            if value is not None:
+                args += [flag, str(value)]
+        if stage != "all":
+            args += ["--stage", stage]
+        if self.resume or stage == "refine":  # farm chunks share one output folder
+            args.append("--resume")
+        elif self.overwrite:
+            args.append("--overwrite")
+        return args + list(self.extra_args)
+
+
+def farm_commands(command: EngineCommand, chunk_size: int) -> list[dict]:
+    """The farm split the engine supports: one `segment` job over the whole range, then independent `refine`
+    jobs per chunk (each depends on the segment job only)."""
+    jobs = [{"name": "segment", "frames": [command.frame_start, command.frame_end], "depends_on": [],
+             "argv": command.argv("segment")}]
+    for first, last in chunks(command.frame_start, command.frame_end, chunk_size):
+        jobs.append({"name": f"refine_{first}_{last}", "frames": [first, last], "depends_on": ["segment"],
+                     "argv": command.argv("refine", (first, last))})
+    return jobs

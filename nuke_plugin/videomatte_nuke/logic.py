@@ -1,0 +1,116 @@
+"""Everything the gizmo decides, without the `nuke` module: settings from knob values, how the plate
+reaches the engine (the Source Read's own files, or a render), frame mapping, the engine command."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from videomatte_client import EngineCommand, printf_to_hashes
+
+SEQUENCE = re.compile(r"#+|%0?\d*d")
+# Formats the engine reads directly; anything else (movies, layered formats) is rendered to EXR first.
+ENGINE_FORMATS = (".exr", ".png", ".dpx", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+class SetupError(Exception):
+    """Something the compositor must change before Run (message says what and how)."""
+
+
+@dataclass
+class Settings:
+    engine: str
+    output_dir: str
+    anchor_frame: int
+    first: int
+    last: int
+    band: str
+    fg_threshold: float
+    bg_threshold: float
+    device: str
+    precision: str
+    alpha_format: str
+    chunk_size: int
+
+    @classmethod
+    def from_knobs(cls, values: dict, input_range: tuple[int, int], current_frame: int) -> Settings:
+        """`values`: the gizmo's knob values by name; the range is the Source's unless unticked."""
+        first, last = input_range if values.get("use_input_range", True) else (int(values["first_frame"]),
+                                                                                  int(values["last_frame"]))
+        if first > last:
+            raise SetupError(f"frame range {first}-{last} is empty: the first frame is after the last")
+        anchor = int(values.get("anchor_frame") or current_frame)
+        if not first <= anchor <= last:
+            raise SetupError(f"anchor frame {anchor} is outside the frame range {first}-{last}: "
+                             "set 'Anchor frame' to a frame the roto is drawn on")
+        if not values.get("output_dir"):
+            raise SetupError("set 'Output folder' first")
+        return cls(str(values.get("engine") or "videomatte-hq"), str(values["output_dir"]), anchor, first, last,
+                   str(values.get("band") or "default"), float(values.get("fg_threshold") or 0),
+                   float(values.get("bg_threshold") or 0), str(values.get("device") or "auto"),
+                   str(values.get("precision") or "auto"), str(values.get("alpha_format") or "exr16"),
+                   int(values.get("chunk_size") or 25))
+
+
+@dataclass
+class PlatePlan:
+    """How the engine gets the plate: `pattern` (#### form, file frames), offset = timeline - file frame.
+    `render` means Nuke must first write the Source to `pattern` (linear EXR) over the range."""
+
+    pattern: str
+    offset: int
+    render: bool
+
+    def file_frame(self, timeline_frame: int) -> int:
+        return timeline_frame - self.offset
+
+
+def read_offset(knobs: dict) -> int:
+    """Timeline minus file frame for a Read: `frame_mode` offset N / start at S (else 0)."""
+    mode, value = knobs.get("frame_mode", ""), str(knobs.get("frame", "")).strip()
+    if not value or mode not in ("offset", "start at"):
+        return 0
+    try:
+        number = int(float(value))
+    except ValueError:  # an expression: cannot be passed as a plain sequence
+        raise SetupError(f"the Source Read retimes with the expression {value!r}") from None
+    return number if mode == "offset" else number - int(knobs.get("first", 0))
+
+
+def plate_plan(source_class: str, knobs: dict, output_dir: str, proxy: bool) -> PlatePlan:
+    """The Source Read's files are passed as they are when the engine can read them and nothing between
+    them and the gizmo changes pixels; otherwise the Source is rendered to linear EXR."""
+    rendered = PlatePlan(os.path.join(output_dir, "plate", "plate.####.exr"), 0, True)
+    file = str(knobs.get("file", ""))
+    if source_class != "Read" or not SEQUENCE.search(file) or proxy:
+        return rendered
+    if os.path.splitext(file)[1].lower() not in ENGINE_FORMATS:
+        return rendered
+    try:
+        offset = read_offset(knobs)
+    except SetupError:
+        return rendered  # an expression retime: render what Nuke shows
+    return PlatePlan(printf_to_hashes(file), offset, False)
+
+
+def engine_command(settings: Settings, plate: PlatePlan, anchor_path: str | None, resume: bool) -> EngineCommand:
+    argv0 = settings.engine.split()  # "python -m videomatte_hq" is allowed
+    return EngineCommand(
+        argv0, plate.pattern, settings.output_dir, plate.file_frame(settings.first), plate.file_frame(settings.last),
+        anchor_mask=anchor_path, anchor_frame=plate.file_frame(settings.anchor_frame),
+        trimap_band=settings.band, fg_threshold=settings.fg_threshold or None,
+        bg_threshold=settings.bg_threshold or None, device=settings.device, precision=settings.precision,
+        alpha_format=settings.alpha_format, input_colorspace="linear" if plate.render else None,
+        resume=resume, overwrite=not resume)
+
+
+def anchor_pattern(output_dir: str) -> str:
+    """Where Nuke renders the Anchor input's alpha (one frame) for the engine."""
+    return os.path.join(output_dir, "anchor", "anchor.####.exr")
+
+
+def result_knobs(frame_range: tuple[int, int], plate: PlatePlan) -> dict:
+    """Top-level knob values that point the internal Reads at what the engine wrote (the file frames of its
+    run_start event); the Reads' file paths are expressions on `output_dir` (only top-level knobs are saved)."""
+    return {"result_first": frame_range[0], "result_last": frame_range[1], "frame_offset": plate.offset}

@@ -1,0 +1,133 @@
+"""The thin layer that touches `nuke`: read knobs, render what the engine needs, run it on a worker
+thread with a ProgressTask, and point the gizmo's Reads at the result on the main thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import threading
+import time
+
+import nuke
+
+from videomatte_client import EngineError, MatteJob, farm_commands, sequence_path
+
+from .logic import PlatePlan, Settings, SetupError, anchor_pattern, engine_command, plate_plan, result_knobs
+
+KNOBS = ("engine", "output_dir", "anchor_frame", "use_input_range", "first_frame", "last_frame", "band",
+         "fg_threshold", "bg_threshold", "device", "precision", "alpha_format", "chunk_size")
+SOURCE_KNOBS = ("file", "first", "last", "frame_mode", "frame")
+JOBS: dict[str, MatteJob] = {}  # gizmo name -> running job (for Cancel)
+
+
+def _render(node_input, pattern: str, first: int, last: int, channels: str) -> None:
+    """Render an input to EXR with a temporary root-level Write (deleted again, so farm renders never see it)."""
+    os.makedirs(os.path.dirname(pattern), exist_ok=True)
+    write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels)
+    write.setInput(0, node_input)
+    try:
+        nuke.execute(write, first, last)
+    finally:
+        nuke.delete(write)
+
+
+def prepare(node, resume: bool = False):
+    """Main thread: check the setup, render plate/anchor when needed; returns (command, plate plan)."""
+    source, anchor = node.input(0), node.input(1)
+    if source is None:
+        raise SetupError("connect the plate to the Source input")
+    if nuke.root()["proxy"].value():
+        raise SetupError("proxy mode is on: Writes would render the plate and anchor at proxy size; turn it off")
+    # File knobs hold TCL (the default output folder is an expression): evaluate them.
+    values = {k: node[k].evaluate() if k in ("engine", "output_dir") else node[k].value() for k in KNOBS}
+    settings = Settings.from_knobs(values,
+                                   (int(source.firstFrame()), int(source.lastFrame())), int(nuke.frame()))
+    knobs = {k: source[k].value() for k in SOURCE_KNOBS if source.knob(k)}
+    plan = plate_plan(source.Class(), knobs, settings.output_dir, proxy=False)
+    if plan.render:
+        _render(source, plan.pattern, settings.first, settings.last, "rgba")
+    anchor_path = None
+    if anchor is not None:
+        pattern = anchor_pattern(settings.output_dir)
+        _render(anchor, pattern, settings.anchor_frame, settings.anchor_frame, "alpha")
+        anchor_path = sequence_path(pattern, settings.anchor_frame)
+    return engine_command(settings, plan, anchor_path, resume), plan, settings
+
+
+def _set_status(node, text: str) -> None:
+    node["status"].setValue(text)
+
+
+def _finish(node, job: MatteJob, plan: PlatePlan) -> None:
+    """Main thread: Reads onto the new sequences, or the engine's error (with its fix) in a message."""
+    JOBS.pop(node.name(), None)
+    state = job.state
+    if state.error is not None:
+        _set_status(node, f"error: {state.error.message}")
+        nuke.message(f"VideomatteHQ: {state.error}")
+        return
+    for name, value in result_knobs(state.frame_range, plan).items():
+        node[name].setValue(value)
+    for name in ("AlphaRead", "TrimapRead"):
+        node.node(name)["reload"].execute()
+    _set_status(node, f"done: frames {state.frame_range[0]}-{state.frame_range[1]}")
+
+
+def _work(node, job: MatteJob, plan: PlatePlan) -> None:
+    """Worker thread: progress from the engine's events; node changes only via executeInMainThread."""
+    task = nuke.ProgressTask("Videomatte HQ")
+    while job.poll() is not None and job.returncode is None:
+        if task.isCancelled():
+            job.cancel()
+        task.setProgress(int(job.state.progress * 100))
+        task.setMessage(job.state.message)
+        time.sleep(0.2)
+    del task
+    nuke.executeInMainThread(_finish, args=(node, job, plan))
+
+
+def run(node, resume: bool = False) -> threading.Thread | None:
+    """The Run Matte / Resume buttons."""
+    if node.name() in JOBS:
+        nuke.message("VideomatteHQ: this node is already running (Cancel first)")
+        return None
+    try:
+        command, plan, _ = prepare(node, resume)
+        job = MatteJob(command.argv()).start()
+    except (SetupError, EngineError) as exc:
+        _set_status(node, f"error: {exc}")
+        nuke.message(f"VideomatteHQ: {exc}")
+        return None
+    JOBS[node.name()] = job
+    _set_status(node, "running")
+    thread = threading.Thread(target=_work, args=(node, job, plan), daemon=True)
+    thread.start()
+    return thread
+
+
+def cancel(node) -> None:
+    """Stop the engine; what it wrote stays, and Resume continues from there."""
+    job = JOBS.get(node.name())
+    if job is not None:
+        job.cancel()
+
+
+def export_farm(node) -> str | None:
+    """Write the engine command lines for the render manager: one segment job, then refine chunks."""
+    try:
+        command, _, settings = prepare(node)
+    except SetupError as exc:
+        nuke.message(f"VideomatteHQ: {exc}")
+        return None
+    jobs = farm_commands(command, settings.chunk_size)
+    folder = os.path.join(settings.output_dir, "farm")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "videomatte_jobs.json")
+    with open(path, "w") as handle:
+        json.dump({"jobs": jobs}, handle, indent=2)
+    with open(os.path.join(folder, "videomatte_jobs.sh"), "w") as handle:
+        handle.write("#!/bin/sh\n# segment first, then the refine chunks (in parallel)\nset -e\n")
+        handle.writelines(shlex.join(job["argv"]) + "\n" for job in jobs)
+    nuke.message(f"VideomatteHQ: {len(jobs)} farm jobs written to {path}")
+    return path

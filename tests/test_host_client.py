@@ -1,0 +1,99 @@
+"""The hosts' protocol client (host_client/videomatte_client) against the real engine CLI."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import ENV, WEIGHT_FREE
+from videomatte_client import (EngineCommand, MatteJob, RunState, chunks, farm_commands, hashes_to_printf,
+                               printf_to_hashes, sequence_path)
+from videomatte_client.layout import alpha_path, trimap_path
+
+ENGINE = [sys.executable, "-m", "videomatte_hq"]
+
+
+def test_patterns_and_chunks():
+    assert hashes_to_printf("/p/plate.####.exr") == "/p/plate.%04d.exr"
+    assert printf_to_hashes("/p/plate.%04d.exr") == "/p/plate.####.exr"
+    assert printf_to_hashes("/p/plate.%d.exr") == "/p/plate.#.exr"
+    assert sequence_path("/o/alpha/######.png", 1001) == "/o/alpha/001001.png"
+    assert sequence_path("/p/plate.%04d.exr", 7) == "/p/plate.0007.exr"
+    assert chunks(1001, 1010, 4) == [(1001, 1004), (1005, 1008), (1009, 1010)]
+    assert alpha_path("/o", "exr16") == "/o/alpha/######.exr" and trimap_path("/o") == "/o/qc/trimap.######.png"
+    with pytest.raises(ValueError):
+        chunks(1, 2, 0)
+
+
+def test_farm_commands_split_segment_and_refine_chunks():
+    cmd = EngineCommand(ENGINE, "/p/plate.####.exr", "/o", 1001, 1010, anchor_mask="/r/a.png", anchor_frame=1003,
+                        extra_anchors={1008: "/r/b.png"}, trimap_band="wider", device="cuda")
+    jobs = farm_commands(cmd, 4)
+    assert [j["name"] for j in jobs] == ["segment", "refine_1001_1004", "refine_1005_1008", "refine_1009_1010"]
+    seg, first = jobs[0]["argv"], jobs[1]["argv"]
+    assert seg[seg.index("--stage") + 1] == "segment" and "--anchor-mask" in seg and "1008=/r/b.png" in seg
+    assert first[first.index("--frame-start") + 1] == "1001" and first[first.index("--frame-end") + 1] == "1004"
+    assert "--anchor-mask" not in first and "--resume" in first and first[first.index("--device") + 1] == "cuda"
+    assert all(j["depends_on"] == ["segment"] for j in jobs[1:])
+
+
+def test_run_state_folds_events():
+    state = RunState()
+    for line in ['{"event": "run_start", "protocol": 1, "frame_start": 1, "frame_end": 2, "frames": 2}',
+                 "not json", '{"event": "frame_done", "stage": "segment", "frame": 1, "done": 1, "total": 2, '
+                 '"progress": 0.25}', '{"event": "warning", "code": "x", "message": "careful"}']:
+        state.feed(line)
+    assert (state.progress, state.frame, state.warnings) == (0.25, 1, ["careful"]) and not state.finished
+    state.feed('{"event": "error", "code": "range", "message": "bad range", "hint": "fix it"}')
+    assert state.finished and str(state.error) == "bad range\nFix: fix it"
+
+
+def test_job_runs_engine_and_reports_result(tmp_path, shot_png):
+    cmd = EngineCommand(ENGINE, shot_png["input"], str(tmp_path / "out"), 1001, 1003,
+                        anchor_mask=shot_png["anchor"], extra_args=list(WEIGHT_FREE))
+    updates = []
+    state = MatteJob(cmd.argv(), env=ENV).start().wait(lambda s: updates.append(s.progress))
+    assert state.error is None and state.result["frames_written"] == 3
+    assert state.frames_done == {"segment": [1001, 1002, 1003], "refine": [1001, 1002, 1003]}
+    assert updates[-1] == 1.0 and updates == sorted(updates), "progress only grows"
+    assert state.result["alpha_pattern"] == str(tmp_path / "out" / "alpha" / "######.png")
+
+
+def test_job_reports_engine_error_with_hint(tmp_path, shot_png):
+    cmd = EngineCommand(ENGINE, shot_png["input"], str(tmp_path / "out"), 1001, 1009,
+                        anchor_mask=shot_png["anchor"], extra_args=list(WEIGHT_FREE))
+    job = MatteJob(cmd.argv(), env=ENV).start()
+    job.wait()
+    assert job.returncode == 2 and "missing frames 1007-1009" in job.state.error.message
+    assert job.state.error.hint and job.state.error.returncode == 2
+
+
+def test_job_cancel_then_resume(tmp_path, shot_exr):
+    cmd = EngineCommand(ENGINE, shot_exr["input"], str(tmp_path / "out"), 1001, 1012,
+                        anchor_mask=shot_exr["anchor"], extra_args=list(WEIGHT_FREE))
+    job = MatteJob(cmd.argv(), env=ENV).start()
+    while not job.state.frames_done.get("refine") and job.returncode is None:
+        job.poll()
+    job.cancel()
+    job.wait()
+    assert job.cancelled and job.returncode == 130 and job.state.error.code == "cancelled"
+    cmd.resume = True
+    state = MatteJob(cmd.argv(), env=ENV).start().wait()
+    assert state.error is None and (tmp_path / "out" / "alpha" / "001012.png").is_file()
+
+
+def test_launch_failure_names_the_executable(tmp_path):
+    from videomatte_client import EngineError
+
+    with pytest.raises(EngineError, match="cannot start the engine '/nonexistent/videomatte-hq'"):
+        MatteJob(["/nonexistent/videomatte-hq", "--help"]).start()
+
+
+def test_clean_env_drops_host_python(monkeypatch):
+    from videomatte_client import clean_env
+
+    monkeypatch.setenv("PYTHONHOME", "/host/python")
+    monkeypatch.setenv("PYTHONPATH", "/host/lib")
+    env = clean_env({"X": "1"})
+    assert "PYTHONHOME" not in env and "PYTHONPATH" not in env and env["X"] == "1"
