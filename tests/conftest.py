@@ -15,6 +15,7 @@ import pytest
 from videomatte_hq.synthetic import make_example
 
 ROOT = Path(__file__).resolve().parents[1]
+collect_ignore = ["blender"]  # runs inside Blender's own venv, started by test_blender_addon.py
 SHARED = ROOT.parent / "shared"
 # One numba cache for every test process: pymatting's first compile costs ~40 s, later imports <1 s.
 # The default backends need model files; these tests use the weight-free ones unless they say otherwise.

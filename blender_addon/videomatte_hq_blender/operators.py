@@ -1,0 +1,203 @@
+"""Operators, the node panel and the Add-menu entry. `execute()` runs the engine to completion (headless,
+farm, tests: background Blender never fires timers); `invoke()` runs it modally with a timer, so the UI stays
+live, progress shows in the panel and Esc cancels. Both use videomatte_client.MatteJob."""
+
+import os
+import shlex
+
+import bpy
+from videomatte_client import EngineCommand, EngineError, MatteJob
+
+from .anchor import rasterise_mask
+from .compositor import add_videomatte_node, compositor_tree, plate_node, show_results
+from .props import preferences
+
+JOBS = {}  # node group name -> MatteJob running modally (for Cancel)
+
+
+def _videomatte_node(context, name: str = ""):
+    tree = compositor_tree(context.scene, create=False)
+    node = tree.nodes.get(name) if (tree and name) else (tree.nodes.active if tree else None)
+    if node is None or getattr(node, "node_tree", None) is None or not node.node_tree.vmhq.is_videomatte:
+        raise ValueError("select a Videomatte HQ node in the compositor")
+    return node
+
+
+def output_dir(context, node) -> str:
+    settings = node.node_tree.vmhq
+    root = settings.output_dir or os.path.join(preferences(context).output_root, node.name)
+    return os.path.normpath(bpy.path.abspath(root))
+
+
+def build_job(context, node, resume: bool):
+    """Everything before the engine starts: plate, range, anchor (rasterised), the command."""
+    scene, settings, prefs = context.scene, node.node_tree.vmhq, preferences(context)
+    source, plate_path, timing = plate_node(node)
+    first, last = timing.engine_range(*((scene.frame_start, scene.frame_end) if settings.use_scene_range
+                                        else (settings.frame_start, settings.frame_end)))
+    out = output_dir(context, node)
+    if settings.anchor_source == "MASK":
+        if settings.anchor_mask is None:
+            raise ValueError("pick the anchor Mask (or switch the anchor to an image file)")
+        width, height = source.image.size
+        anchor = rasterise_mask(settings.anchor_mask, settings.anchor_frame, width, height,
+                                os.path.join(out, "anchor"))
+    else:
+        anchor = bpy.path.abspath(settings.anchor_file)
+    command = EngineCommand(shlex.split(prefs.engine), plate_path, out, first, last, anchor_mask=anchor,
+                            anchor_frame=timing.engine_frame(settings.anchor_frame), trimap_band=settings.band,
+                            device=settings.device, precision=settings.precision, alpha_format="exr16",
+                            resume=resume, overwrite=not resume)
+    return MatteJob(command.argv(), cwd=out if os.path.isdir(out) else None), timing
+
+
+def _update(settings, state) -> None:
+    settings.progress, settings.status = state.progress, state.message
+
+
+def _finish(operator, node, job: MatteJob, timing) -> set:
+    settings = node.node_tree.vmhq
+    settings.running = False
+    JOBS.pop(node.node_tree.name, None)
+    state = job.state
+    if state.error is not None:
+        settings.status = f"error: {state.error.message}"
+        operator.report({"ERROR"}, f"Videomatte HQ: {state.error}")
+        return {"CANCELLED"}
+    show_results(node, timing, state.result, state.frame_range)
+    settings.status = f"done: frames {state.frame_range[0]}-{state.frame_range[1]}"
+    operator.report({"INFO"}, f"Videomatte HQ: {settings.status}")
+    return {"FINISHED"}
+
+
+class VMHQ_OT_run_matte(bpy.types.Operator):
+    bl_idname = "vmhq.run_matte"
+    bl_label = "Run Matte"
+    bl_description = "Run the videomatte-hq engine on the plate feeding this node"
+
+    node_name: bpy.props.StringProperty(default="")
+    resume: bpy.props.BoolProperty(default=False, description="Continue a cancelled or failed run")
+
+    def _start(self, context):
+        self.node = _videomatte_node(context, self.node_name)
+        if self.node.node_tree.name in JOBS:
+            raise ValueError("this node is already running (Cancel first)")
+        self.job, self.timing = build_job(context, self.node, self.resume)
+        self.job.start()
+        self.node.node_tree.vmhq.running = True
+
+    def execute(self, context):
+        try:
+            self._start(context)
+        except (ValueError, EngineError) as exc:
+            self.report({"ERROR"}, f"Videomatte HQ: {exc}")
+            return {"CANCELLED"}
+        self.job.wait(lambda state: _update(self.node.node_tree.vmhq, state))
+        return _finish(self, self.node, self.job, self.timing)
+
+    def invoke(self, context, event):
+        try:
+            self._start(context)
+        except (ValueError, EngineError) as exc:
+            self.report({"ERROR"}, f"Videomatte HQ: {exc}")
+            return {"CANCELLED"}
+        JOBS[self.node.node_tree.name] = self.job
+        self.timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            self.job.cancel()
+        if event.type not in ("TIMER", "ESC"):
+            return {"PASS_THROUGH"}
+        _update(self.node.node_tree.vmhq, self.job.poll())
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "NODE_EDITOR":
+                area.tag_redraw()
+        if self.job.returncode is None:
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self.timer)
+        return _finish(self, self.node, self.job, self.timing)
+
+
+class VMHQ_OT_cancel_matte(bpy.types.Operator):
+    bl_idname = "vmhq.cancel_matte"
+    bl_label = "Cancel"
+    bl_description = "Stop the engine; what it wrote stays and Resume continues from there"
+
+    def execute(self, context):
+        job = JOBS.get(_videomatte_node(context).node_tree.name)
+        if job is not None:
+            job.cancel()
+        return {"FINISHED"}
+
+
+class VMHQ_OT_add_node(bpy.types.Operator):
+    bl_idname = "vmhq.add_node"
+    bl_label = "Videomatte HQ"
+    bl_description = "Add a Videomatte HQ node (plate in; Matte, Alpha, Trimap out)"
+
+    def execute(self, context):
+        tree = compositor_tree(context.scene)
+        node = add_videomatte_node(tree, context.space_data.cursor_location if context.space_data else (0, 0))
+        settings = node.node_tree.vmhq
+        settings.anchor_frame, settings.device = context.scene.frame_current, preferences(context).device
+        for other in tree.nodes:
+            other.select = False
+        node.select, tree.nodes.active = True, node
+        return {"FINISHED"}
+
+
+class VMHQ_PT_panel(bpy.types.Panel):
+    bl_label = "Videomatte HQ"
+    bl_space_type, bl_region_type, bl_category = "NODE_EDITOR", "UI", "Videomatte"
+
+    @classmethod
+    def poll(cls, context):
+        node = context.active_node
+        return node is not None and getattr(node, "node_tree", None) is not None and node.node_tree.vmhq.is_videomatte
+
+    def draw(self, context):
+        layout, settings = self.layout, context.active_node.node_tree.vmhq
+        layout.prop(settings, "anchor_source", expand=True)
+        layout.prop(settings, "anchor_mask" if settings.anchor_source == "MASK" else "anchor_file")
+        layout.prop(settings, "anchor_frame")
+        layout.prop(settings, "use_scene_range")
+        if not settings.use_scene_range:
+            row = layout.row(align=True)
+            row.prop(settings, "frame_start")
+            row.prop(settings, "frame_end")
+        for name in ("band", "device", "precision", "output_dir"):
+            layout.prop(settings, name)
+        row = layout.row(align=True)
+        row.enabled = not settings.running
+        row.operator(VMHQ_OT_run_matte.bl_idname).node_name = context.active_node.name
+        resume = row.operator(VMHQ_OT_run_matte.bl_idname, text="Resume")
+        resume.node_name, resume.resume = context.active_node.name, True
+        if settings.running:
+            layout.operator(VMHQ_OT_cancel_matte.bl_idname)
+        layout.progress(factor=settings.progress, type="BAR", text=settings.status)
+
+
+def draw_add_menu(self, context):
+    if getattr(context.space_data, "tree_type", "") == "CompositorNodeTree":
+        self.layout.operator(VMHQ_OT_add_node.bl_idname, icon="NODE_COMPOSITING")
+
+
+CLASSES = (VMHQ_OT_run_matte, VMHQ_OT_cancel_matte, VMHQ_OT_add_node, VMHQ_PT_panel)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.NODE_MT_add.append(draw_add_menu)
+
+
+def unregister() -> None:
+    bpy.types.NODE_MT_add.remove(draw_add_menu)
+    for job in list(JOBS.values()):
+        job.cancel()
+    JOBS.clear()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

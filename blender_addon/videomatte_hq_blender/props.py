@@ -1,0 +1,61 @@
+"""Per-node settings (on the node group datablock, one per Videomatte node) and add-on preferences."""
+
+import bpy
+
+BANDS = [(b, b.capitalize(), "") for b in ("narrow", "default", "wider", "maximum")]
+DEVICES = [("auto", "Auto", ""), ("cpu", "CPU", ""), ("cuda", "CUDA", "")]
+PRECISIONS = [(p, p, "") for p in ("auto", "fp32", "fp16", "bf16")]
+
+
+class VMHQ_Settings(bpy.types.PropertyGroup):
+    is_videomatte: bpy.props.BoolProperty(default=False)
+    anchor_source: bpy.props.EnumProperty(items=[("MASK", "Mask", "A Blender Mask, rasterised at the anchor frame"),
+                                                 ("FILE", "Image file", "A roto image (white = subject)")])
+    anchor_mask: bpy.props.PointerProperty(type=bpy.types.Mask, name="Mask")
+    anchor_file: bpy.props.StringProperty(name="Anchor image", subtype="FILE_PATH")
+    anchor_frame: bpy.props.IntProperty(name="Anchor frame", description="Scene frame of the anchor", default=1)
+    use_scene_range: bpy.props.BoolProperty(name="Scene range", default=True)
+    frame_start: bpy.props.IntProperty(name="Start", default=1)
+    frame_end: bpy.props.IntProperty(name="End", default=250)
+    band: bpy.props.EnumProperty(items=BANDS, default="default", name="Band")
+    device: bpy.props.EnumProperty(items=DEVICES, default="auto", name="Device")
+    precision: bpy.props.EnumProperty(items=PRECISIONS, default="auto", name="Precision")
+    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH",
+                                         description="Default: //videomatte/<node name>/ next to the .blend")
+    status: bpy.props.StringProperty(default="idle")
+    progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    running: bpy.props.BoolProperty(default=False)
+
+
+class VMHQ_Preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    engine: bpy.props.StringProperty(
+        name="Engine", default="videomatte-hq",
+        description="videomatte-hq executable, or 'python -m videomatte_hq' of a Python with the package "
+                    "(never Blender's own Python)")
+    device: bpy.props.EnumProperty(items=DEVICES, default="auto", name="Default device")
+    output_root: bpy.props.StringProperty(name="Default output root", default="//videomatte", subtype="DIR_PATH")
+
+    def draw(self, context):
+        for name in ("engine", "device", "output_root"):
+            self.layout.prop(self, name)
+
+
+def preferences(context):
+    return context.preferences.addons[__package__].preferences
+
+
+CLASSES = (VMHQ_Settings, VMHQ_Preferences)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.NodeTree.vmhq = bpy.props.PointerProperty(type=VMHQ_Settings)
+
+
+def unregister() -> None:
+    del bpy.types.NodeTree.vmhq
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,122 @@
+"""The add-on inside real Blender: compositor setup, Mask rasterising, the operator's engine run, result wiring,
+a headless compositor render checked against the engine's files."""
+
+import os
+from pathlib import Path
+
+import bpy
+import numpy as np
+import pytest
+
+
+def pixels(path: Path) -> np.ndarray:
+    """(H, W, 4) float, top row first, as Blender sees the file (colour-managed to linear for sRGB PNGs)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    w, h = image.size
+    data = np.array(image.pixels[:], dtype=np.float32).reshape(h, w, 4)[::-1]
+    bpy.data.images.remove(image)
+    return data
+
+
+def rectangle_mask(x0, x1, y0, y1):
+    """A Mask datablock with one filled rectangle (normalised coordinates, y up)."""
+    mask = bpy.data.masks.new("anchor")
+    spline = mask.layers.new(name="subject").splines.new()
+    spline.points.add(3)
+    for point, co in zip(spline.points, ((x0, y0), (x1, y0), (x1, y1), (x0, y1))):
+        point.co = point.handle_left = point.handle_right = co
+        point.handle_left_type = point.handle_right_type = "VECTOR"
+    spline.use_cyclic = spline.use_fill = True
+    return mask
+
+
+def expected_rectangle(x0, x1, y0, y1, width, height):
+    """Mask space is square, normalised to the larger side and centred (W >= H): pixel centres inside."""
+    xs = (np.arange(width) + 0.5) / width
+    ys = ((height - np.arange(height) - 0.5) - height / 2) / width + 0.5  # row 0 is the top
+    return (xs[None, :] >= x0) & (xs[None, :] <= x1) & (ys[:, None] >= y0) & (ys[:, None] <= y1)
+
+
+def build_comp(shot: Path):
+    """Scene frames 1-6 show plate files 1001-1006 (frame_offset 1000), the Videomatte node fed by it."""
+    from videomatte_hq_blender.compositor import compositor_tree
+
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 6
+    tree = compositor_tree(scene)
+    image = bpy.data.images.load(str(shot / "plate" / "plate.1001.png"), check_existing=False)
+    image.source = "SEQUENCE"
+    plate = tree.nodes.new("CompositorNodeImage")
+    plate.image = image
+    plate.frame_start, plate.frame_duration, plate.frame_offset = 1, 6, 1000
+    assert bpy.ops.vmhq.add_node() == {"FINISHED"}
+    node = tree.nodes.active
+    tree.links.new(plate.outputs["Image"], node.inputs["Image"])
+    return scene, tree, node
+
+
+def test_mask_rasterises_at_plate_size(addon, tmp_path):
+    from videomatte_hq_blender.anchor import rasterise_mask
+
+    mask = rectangle_mask(0.25, 0.6, 0.35, 0.65)
+    path = rasterise_mask(mask, 4, 80, 48, str(tmp_path))
+    assert path.endswith("anchor.0004.png")
+    got = pixels(Path(path))[..., 0] > 0.5
+    want = expected_rectangle(0.25, 0.6, 0.35, 0.65, 80, 48)
+    assert got.shape == (48, 80)
+    edge = np.abs(np.diff(want.astype(int), axis=0, prepend=0)).astype(bool) | \
+        np.abs(np.diff(want.astype(int), axis=1, prepend=0)).astype(bool)
+    assert (got == want)[~edge].all() and (got != want).sum() <= edge.sum()
+    assert "VMHQ anchor" not in bpy.data.scenes, "the temporary scene is removed"
+
+
+def test_run_matte_wires_results_and_renders_plate_times_alpha(addon, shot, tmp_path):
+    scene, tree, node = build_comp(shot)
+    settings = node.node_tree.vmhq
+    settings.anchor_source, settings.anchor_mask = "MASK", rectangle_mask(0.2, 0.75, 0.25, 0.85)
+    settings.anchor_frame, settings.output_dir, settings.device = 3, str(tmp_path / "vm"), "cpu"
+
+    assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}, settings.status
+    assert settings.status == "done: frames 1001-1006" and settings.progress == 1.0
+    summary = (tmp_path / "vm" / "run_summary.json").read_text()
+    assert '"frame": 1003' in summary, "scene frame 3 is plate file 1003"
+    alpha_node = node.node_tree.nodes["VMHQ Alpha"]
+    assert Path(bpy.path.abspath(alpha_node.image.filepath)).name == "001001.exr"
+    assert (alpha_node.frame_start, alpha_node.frame_duration, alpha_node.frame_offset) == (1, 6, 1000)
+
+    out = tree.nodes.new("CompositorNodeOutputFile")
+    out.directory, out.file_name = str(tmp_path / "render") + os.sep, ""
+    out.format.media_type = "IMAGE"
+    out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
+    item = out.file_output_items.new("RGBA", "matte.####")
+    tree.links.new(node.outputs["Matte"], out.inputs[item.name])
+    scene.render.use_compositing = True
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
+    scene.frame_start = scene.frame_end = 3
+    bpy.ops.render.render(animation=True)
+    rendered = pixels(tmp_path / "render" / "matte.0003.exr")
+    srgb = pixels(shot / "plate" / "plate.1003.png")[..., :3]  # Image.pixels of a byte PNG: sRGB values
+    plate = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)  # the comp works linear
+    alpha = pixels(tmp_path / "vm" / "alpha" / "001003.exr")[..., 3]
+    assert 0.05 < alpha.mean() < 0.95 and np.unique(alpha).size > 10
+    np.testing.assert_allclose(rendered[..., 3], alpha, atol=1e-3)
+    # Set Alpha (Replace) keeps the plate's colour straight; the comp is plate x alpha once premultiplied.
+    np.testing.assert_allclose(rendered[..., :3], plate, atol=2e-3)
+    np.testing.assert_allclose(rendered[..., :3] * rendered[..., 3:], plate * alpha[..., None], atol=2e-3)
+
+
+def test_errors_are_reported_not_raised(addon, shot, tmp_path):
+    _, tree, node = build_comp(shot)
+    tree.links.remove(node.inputs["Image"].links[0])
+    settings = node.node_tree.vmhq
+    settings.output_dir = str(tmp_path / "vm")
+    with pytest.raises(RuntimeError, match="connect an Image node with the plate"):  # ERROR reports raise here
+        bpy.ops.vmhq.run_matte(node_name=node.name)
+
+    _, tree, node = build_comp(shot)
+    settings = node.node_tree.vmhq
+    settings.anchor_source, settings.anchor_file = "FILE", str(shot / "missing.png")
+    settings.output_dir = str(tmp_path / "vm2")
+    with pytest.raises(RuntimeError, match="anchor mask not found.*\n.*Fix: check --anchor-mask"):
+        bpy.ops.vmhq.run_matte(node_name=node.name)
+    assert settings.status.startswith("error: anchor mask not found")

@@ -1,0 +1,57 @@
+"""The Blender add-on: frame mapping (pure), and the in-Blender suite (tests/blender/) run in real bpy."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ENV, ROOT, WEIGHT_FREE
+from videomatte_hq.synthetic import make_example
+
+BPY_PYTHON = os.environ.get("VIDEOMATTE_BPY_PYTHON", str(ROOT / ".venv-blender" / "bin" / "python"))
+spec = importlib.util.spec_from_file_location(
+    "vmhq_blender_frames", ROOT / "blender_addon" / "videomatte_hq_blender" / "frames.py")
+frames = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = frames
+spec.loader.exec_module(frames)
+
+
+def test_image_node_frame_mapping():
+    plate = frames.ImageTiming(frame_start=1, frame_duration=6, frame_offset=1000)
+    assert [plate.file_frame(f) for f in (0, 1, 3, 6, 9)] == [1001, 1001, 1003, 1006, 1006]  # clamped/held
+    assert plate.scene_frame(1003) == 3 and plate.engine_range(1, 250) == (1001, 1006)
+    shifted = frames.ImageTiming(frame_start=101, frame_duration=24, frame_offset=1000)
+    assert shifted.engine_range(90, 110) == (1001, 1010) and shifted.scene_frame(1001) == 101
+    movie = frames.ImageTiming(frame_start=1, frame_duration=48, frame_offset=0, movie=True)
+    assert movie.engine_frame(1) == 0 and movie.scene_frame(0) == 1 and movie.engine_range(1, 10) == (0, 9)
+    with pytest.raises(ValueError, match="outside the plate's frames 101-124"):
+        shifted.engine_range(1, 50)
+
+
+@pytest.mark.parametrize("plate", [frames.ImageTiming(1, 6, 1000), frames.ImageTiming(101, 24, 1000),
+                                   frames.ImageTiming(5, 48, 0, movie=True)])
+def test_result_sequence_stays_in_sync_with_plate(plate):
+    first, last = plate.engine_range(-1000, 1000)
+    result = frames.result_timing(plate, first + 2, last)
+    for scene in range(result.frame_start, result.frame_start + result.frame_duration):
+        assert result.file_frame(scene) == plate.engine_frame(scene), "alpha file frame == plate's engine frame"
+
+
+def test_addon_inside_real_blender(tmp_path):
+    if not os.path.exists(BPY_PYTHON):
+        pytest.fail(f"no Blender Python at {BPY_PYTHON}: python3 -m venv .venv-blender && "
+                    ".venv-blender/bin/pip install bpy==5.0.1 pytest (or set VIDEOMATTE_BPY_PYTHON)")
+    make_example(tmp_path / "shot", width=80, height=48, frames=6, fmt="png")
+    env = {**ENV, "VMHQ_SHOT_DIR": str(tmp_path / "shot"),
+           "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq", *WEIGHT_FREE])}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([BPY_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--confcutdir",
+                           str(ROOT / "tests" / "blender"), str(ROOT / "tests" / "blender")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
