@@ -38,7 +38,7 @@ def new_videomatte_group(name: str = "Videomatte HQ"):
     links.new(set_alpha.outputs["Image"], gout.inputs["Matte"])
     links.new(alpha.outputs["Alpha"], gout.inputs["Alpha"])
     links.new(trimap.outputs["Image"], gout.inputs["Trimap"])
-    for node, x, y in ((gin, -400, 0), (alpha, -400, -200), (trimap, -400, -450), (set_alpha, 0, 0), (gout, 300, 0)):
+    for node, x, y in ((gin, -400, 0), (alpha, -400, -130), (trimap, -400, -280), (set_alpha, 0, 0), (gout, 300, 0)):
         node.location = (x, y)
     return group
 
