@@ -1,6 +1,7 @@
 """Quality on the public benchmark clips: run the engine, score with ../shared/bench/eval.py.
 
     python bench/quality.py [--bench ../shared/bench] [--out bench/results/quality]
+                            [--backends flow closed_form]   # or: sam2 mematte, with the model files installed
 
 Prints a markdown table (whole frame and edge band) with the 'anchor repeated' baseline for comparison.
 """
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality")
     parser.add_argument("--plates", nargs="+", default=["plate", "plate_png"])
+    parser.add_argument("--backends", nargs=2, default=["flow", "closed_form"], metavar=("SEGMENT", "REFINE"))
     args = parser.parse_args()
     eval_py = args.bench / "eval.py"
     rows = []
@@ -47,10 +49,11 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "videomatte_hq", "--input", str(clip / plates / f"####.{ext}"),
                             "--anchor-mask", str(clip / "anchor.png"), "--output-dir", str(out), "--overwrite",
+                            "--segment-backend", args.backends[0], "--refine-backend", args.backends[1],
                             "--progress", "none"], check=True)
             seconds = time.perf_counter() - t0
             report = evaluate(eval_py, clip, ["--pred", str(out / "alpha")])
-            rows.append((clip.name, f"flow + closed_form, {plates}/ ({ext})", clip_means(report), seconds))
+            rows.append((clip.name, f"{' + '.join(args.backends)}, {plates}/ ({ext})", clip_means(report), seconds))
     for region in ("edge", "full"):
         print(f"\n**{region}**\n")
         print("| clip | method | " + " | ".join(METRICS) + " | wall s |")

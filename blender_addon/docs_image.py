@@ -70,7 +70,7 @@ def main(engine: str) -> None:
     sys.path.insert(0, str(HERE))
     addon_utils.enable("videomatte_hq_blender", default_set=True)
     bpy.context.preferences.addons["videomatte_hq_blender"].preferences.engine = engine
-    from videomatte_hq_blender.compositor import compositor_tree
+    from videomatte_hq_blender.compat import compositor_tree
 
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 12

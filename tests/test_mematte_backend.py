@@ -107,3 +107,31 @@ def test_repo_dir_policy_and_weights_in_resume_hash(tmp_path, shot_png, mematte_
     summary = json.loads((out / "run_summary.json").read_text())
     assert summary["frames_written"] == 2
     assert not np.array_equal(before, read_pixels(out / "alpha" / "001002.png")[0])
+
+
+def test_frame_in_one_tile_equals_untiled_mematte(mematte_checkpoint):
+    """The tiling layer adds nothing when one tile holds the frame: same alpha as one call of the model."""
+    import torch
+
+    from videomatte_hq.config import build_config
+    from videomatte_hq.refine.mematte.backend import MEMatteBackend
+    from videomatte_hq.refine.mematte.model import postprocess
+    from videomatte_hq.refine.tiling import TiledRefiner, image_to_u8
+    from videomatte_hq.trimap import UNKNOWN, trimap_to_unit
+
+    config = build_config(overrides={"mematte_checkpoint": str(mematte_checkpoint), "allow_external_paths": True,
+                                     "device": "cpu"})
+    backend = MEMatteBackend(config, print)
+    rng = np.random.default_rng(1)
+    image = rng.random((72, 100, 3), dtype=np.float32)
+    trimap = np.zeros((72, 100), np.uint8)
+    trimap[:, 50:] = 255
+    trimap[:, 42:58] = UNKNOWN
+    tiled, refined, _ = TiledRefiner(backend, 128, 32, 4, False, 1.0, 0.0).refine_frame(
+        image, image_to_u8(image), trimap, None)
+    unit = torch.from_numpy(trimap_to_unit(trimap))[None, None]
+    with torch.inference_mode():
+        direct = postprocess(backend.model(torch.from_numpy(image).permute(2, 0, 1)[None], unit), unit)[0, 0].numpy()
+    unknown = trimap == UNKNOWN
+    assert refined == 1 and np.array_equal(tiled[unknown], direct[unknown])
+    assert np.unique(direct[unknown]).size > 100

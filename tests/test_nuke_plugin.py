@@ -10,7 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import fake_nuke
@@ -237,3 +236,14 @@ def test_export_farm_writes_segment_then_refine_chunks(tmp_path, shot_png, nuke)
     assert (tmp_path / "vm" / "anchor" / "anchor.1001.exr").is_file()
     lines = (path.parent / "videomatte_jobs.sh").read_text().splitlines()
     assert sum("--stage refine" in line for line in lines) == 2
+
+
+def test_plugin_code_is_python_39_syntax():
+    """Nuke 14/15 ship Python 3.9: everything the plugin loads must parse as 3.9 and defer annotations."""
+    files = sorted((ROOT / "nuke_plugin").rglob("*.py")) + sorted((ROOT / "host_client").rglob("*.py"))
+    assert len(files) >= 10
+    for path in files:
+        tree = ast.parse(path.read_text(), feature_version=(3, 9))
+        uses_union = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr) for n in ast.walk(tree))
+        future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body)
+        assert future or not uses_union, f"{path}: `X | Y` annotations need `from __future__ import annotations`"

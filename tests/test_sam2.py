@@ -130,3 +130,15 @@ def test_models_install_verifies_sam2_strictly(tmp_path, sam2_files):
     torch.save(state, bad)
     proc = run_cli("models", "install", "sam2_s", "--from", bad, env=env)
     assert proc.returncode == 3 and "cannot load sam2_s.pt" in proc.stderr
+
+
+def test_sam3_alias_without_sam3_support_is_a_clear_error(tmp_path, shot_png):
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("this environment can run SAM3 (timm installed); the error path is not reachable")
+    out = tmp_path / "out"
+    proc = run_cli("-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", out,
+                   "--segment-backend", "ultralytics_sam3", "--refine-backend", "closed_form")
+    assert proc.returncode == 2 and "segment_backend ultralytics_sam3 needs SAM3 support" in proc.stderr
+    assert "timm" in proc.stderr and not out.exists()

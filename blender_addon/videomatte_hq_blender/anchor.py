@@ -5,7 +5,7 @@ import os
 
 import bpy
 
-from .compositor import compositor_tree
+from .compat import compositor_tree, file_output_socket, set_option
 
 
 def rasterise_mask(mask, scene_frame: int, width: int, height: int, folder: str) -> str:
@@ -16,14 +16,15 @@ def rasterise_mask(mask, scene_frame: int, width: int, height: int, folder: str)
     try:
         node = tree.nodes.new("CompositorNodeMask")
         node.mask = mask
-        node.inputs["Size Source"].default_value = "Fixed"  # plate size, whatever the scene resolution is
-        node.inputs["Size X"].default_value, node.inputs["Size Y"].default_value = width, height
+        set_option(node, "Size Source", "Fixed")  # plate size, whatever the scene resolution is
+        set_option(node, "Size X", width)
+        set_option(node, "Size Y", height)
         out = tree.nodes.new("CompositorNodeOutputFile")
-        out.directory, out.file_name = folder + os.sep, ""
-        out.format.media_type = "IMAGE"
+        if hasattr(out.format, "media_type"):
+            out.format.media_type = "IMAGE"
         out.format.file_format, out.format.color_mode, out.format.color_depth = "PNG", "BW", "16"
-        item = out.file_output_items.new("FLOAT", "anchor.####")  # FLOAT items are stored raw (no view transform)
-        tree.links.new(node.outputs["Mask"], out.inputs[item.name])
+        # A FLOAT item is stored raw (no view transform).
+        tree.links.new(node.outputs["Mask"], file_output_socket(out, folder, "anchor.####", "FLOAT"))
         scene.render.resolution_x, scene.render.resolution_y = width, height
         scene.render.resolution_percentage = 100
         scene.render.use_compositing = True

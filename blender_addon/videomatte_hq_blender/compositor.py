@@ -4,19 +4,10 @@ import os
 
 import bpy
 
+from .compat import set_option
 from .frames import ImageTiming, result_timing
 
 ALPHA_NODE, TRIMAP_NODE = "VMHQ Alpha", "VMHQ Trimap"
-
-
-def compositor_tree(scene, create: bool = True):
-    """The scene's compositor node tree: `compositing_node_group` in 5.x, `node_tree` in 4.2 LTS."""
-    if hasattr(scene, "compositing_node_group"):
-        if scene.compositing_node_group is None and create:
-            scene.compositing_node_group = bpy.data.node_groups.new(f"{scene.name} Compositor", "CompositorNodeTree")
-        return scene.compositing_node_group
-    scene.use_nodes = True
-    return scene.node_tree
 
 
 def new_videomatte_group(name: str = "Videomatte HQ"):
@@ -32,7 +23,7 @@ def new_videomatte_group(name: str = "Videomatte HQ"):
     alpha.name = alpha.label = ALPHA_NODE
     trimap.name = trimap.label = TRIMAP_NODE
     set_alpha = nodes.new("CompositorNodeSetAlpha")
-    set_alpha.inputs["Type"].default_value = "Replace Alpha"
+    set_option(set_alpha, "Type", "Replace Alpha")
     links.new(gin.outputs["Image"], set_alpha.inputs["Image"])
     links.new(alpha.outputs["Alpha"], set_alpha.inputs["Alpha"])  # a single-channel `A` EXR loads as alpha
     links.new(set_alpha.outputs["Image"], gout.inputs["Matte"])

@@ -9,7 +9,8 @@ import bpy
 from videomatte_client import EngineCommand, EngineError, MatteJob
 
 from .anchor import rasterise_mask
-from .compositor import add_videomatte_node, compositor_tree, plate_node, show_results
+from .compat import compositor_tree
+from .compositor import add_videomatte_node, plate_node, show_results
 from .props import preferences
 
 JOBS = {}  # node group name -> MatteJob running modally (for Cancel)

@@ -97,38 +97,49 @@ def prepare(config: Config, events: Events) -> RunPlan:
               for stage in stages}
     layout = OutputLayout(Path(io.output_dir), io.alpha_format)
     if not (runtime.resume or runtime.overwrite):
-        written = [layout.trimap_path(f) for f in frames if "segment" in stages] + \
-                  [layout.alpha_path(f) for f in frames if "refine" in stages]
-        existing = layout.existing(written)
-        if existing:
-            raise VideomatteError(
-                f"{layout.root} already holds {len(existing)} output frames of this range (e.g. {existing[0].name})",
-                hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output-dir",
-                code="output_exists")
-
-    anchor_frame = io.anchor_frame if io.anchor_frame is not None else first
-    anchor_paths = {anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
-    anchors: dict[int, np.ndarray] = {}
-    anchor_files: dict[int, dict[str, Any]] = {}
-    auto = None
-    if "segment" in stages:
-        if _wants_auto_anchor(config, source):
-            auto = auto_anchor.find(source, frames, config, events.warning)
-            frames = [f for f in frames if f >= auto.frame]  # a black opening moves the start
-            anchor_frame = auto.frame
-            layout.write_auto_anchor(auto.mask)
-            anchor_paths = {auto.frame: str(layout.anchor_auto), **anchor_paths}
-        elif not io.anchor_mask:
-            raise _anchor_required(source)
-        for frame, path in anchor_paths.items():
-            if not frames[0] <= frame <= frames[-1]:
-                raise VideomatteError(f"anchor frame {frame} is outside the frame range {frames[0]}-{frames[-1]}",
-                                      hint="set --anchor-frame to a frame inside the range", code="anchor")
-            anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
-            anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
-
+        _refuse_existing(layout, frames, stages)
+    frames, anchor_frame, anchors, anchor_files, auto = (
+        _anchors(config, source, frames, layout, events) if "segment" in stages
+        else (frames, io.anchor_frame if io.anchor_frame is not None else first, {}, {}, None))
     return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages, models,
                    auto)
+
+
+def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
+    written = [layout.trimap_path(f) for f in frames if "segment" in stages] + \
+              [layout.alpha_path(f) for f in frames if "refine" in stages]
+    existing = layout.existing(written)
+    if existing:
+        raise VideomatteError(
+            f"{layout.root} already holds {len(existing)} output frames of this range (e.g. {existing[0].name})",
+            hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output-dir",
+            code="output_exists")
+
+
+def _anchors(config: Config, source: FrameSource, frames: list[int], layout: OutputLayout, events: Events):
+    """(frames, anchor frame, masks by frame, their files, auto-anchor): the given anchor and extra anchors,
+    or the auto-anchor, which may move the start past a black opening."""
+    io = config.io
+    anchor_frame = io.anchor_frame if io.anchor_frame is not None else frames[0]
+    paths = {anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
+    auto = None
+    if _wants_auto_anchor(config, source):
+        auto = auto_anchor.find(source, frames, config, events.warning)
+        frames = [f for f in frames if f >= auto.frame]
+        anchor_frame = auto.frame
+        layout.write_auto_anchor(auto.mask)
+        paths = {auto.frame: str(layout.anchor_auto), **paths}
+    elif not io.anchor_mask:
+        raise _anchor_required(source)
+    anchors: dict[int, np.ndarray] = {}
+    files: dict[int, dict[str, Any]] = {}
+    for frame, path in paths.items():
+        if not frames[0] <= frame <= frames[-1]:
+            raise VideomatteError(f"anchor frame {frame} is outside the frame range {frames[0]}-{frames[-1]}",
+                                  hint="set --anchor-frame to a frame inside the range", code="anchor")
+        anchors[frame] = load_anchor(Path(path), source.width, source.height, events.warning)
+        files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
+    return frames, anchor_frame, anchors, files, auto
 
 
 def _stage_hashes(plan: RunPlan) -> dict[str, str]:

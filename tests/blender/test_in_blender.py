@@ -39,7 +39,7 @@ def expected_rectangle(x0, x1, y0, y1, width, height):
 
 def build_comp(shot: Path):
     """Scene frames 1-6 show plate files 1001-1006 (frame_offset 1000), the Videomatte node fed by it."""
-    from videomatte_hq_blender.compositor import compositor_tree
+    from videomatte_hq_blender.compat import compositor_tree
 
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 6
