@@ -134,6 +134,11 @@ def test_farm_split_segment_then_refine_chunks(tmp_path, shot_png):
     run_cli(*common, "--stage", "refine", "--frame-start", 1001, "--frame-end", 1003, check=True)
     run_cli(*common, "--stage", "refine", "--frame-start", 1004, "--frame-end", 1006, check=True)
     assert len(list((tmp_path / "out" / "alpha").iterdir())) == 6
+    reports = sorted(p.name for p in (tmp_path / "out").glob("run_summary*.json"))
+    assert reports == ["run_summary.refine.1001-1003.json", "run_summary.refine.1004-1006.json",
+                       "run_summary.segment.json"], "parallel farm steps never share a report file"
+    chunk = json.loads((tmp_path / "out" / "run_summary.refine.1004-1006.json").read_text())
+    assert chunk["stages"] == ["refine"] and chunk["frames_written"] == 3
     # A refine chunk needs stage 1's trimaps.
     (tmp_path / "out" / "qc" / "trimap.001005.png").unlink()
     proc = run_cli(*common, "--stage", "refine", "--overwrite")

@@ -4,6 +4,7 @@
     <output_dir>/qc/trimap.<frame:06d>.png    trimap, uint8 0 / 128 / 255
     <output_dir>/config_used.json             the fully resolved config
     <output_dir>/run_summary.json             what ran, with what, how long
+        (farm steps: config_used.segment.json / run_summary.segment.json, ...refine.<first>-<last>.json)
     <output_dir>/anchor_mask.auto.png         when auto-anchor made the anchor
 
 Each frame file carries the hash of the settings that produced it in its metadata,
@@ -61,9 +62,12 @@ class OutputLayout:
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
         self.alpha_dir = root / "alpha"
         self.qc_dir = root / "qc"
-        self.config_used = root / "config_used.json"
-        self.run_summary = root / "run_summary.json"
         self.anchor_auto = root / "anchor_mask.auto.png"
+
+    def reports(self, stage: str, first: int, last: int) -> tuple[Path, Path]:
+        """(config_used, run_summary) of a run: one pair per farm step, so parallel chunks never share a file."""
+        tag = {"all": "", "segment": ".segment"}.get(stage, f".{stage}.{first}-{last}")
+        return self.root / f"config_used{tag}.json", self.root / f"run_summary{tag}.json"
 
     def write_auto_anchor(self, mask: np.ndarray) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,9 @@ def _trimap_hash(plan: RunPlan) -> str:
     missing = [f for f, h in found.items() if h is None]
     if missing:
         raise VideomatteError(f"trimaps for frames {format_frames(missing)} are missing in {layout.qc_dir}",
-                              hint="run `--stage segment` over the whole shot first (same --output-dir)",
+                              hint="run `--stage segment` over the whole shot first (same --output-dir); if "
+                                   "auto-anchor moved the start past a black opening, start the chunks at the "
+                                   "frame_start in run_summary.segment.json",
                               code="trimaps_missing")
     if len(set(found.values())) > 1:
         raise VideomatteError(f"the trimaps in {layout.qc_dir} come from different segment runs",
@@ -244,14 +246,15 @@ def _refine(plan: RunPlan, events: Events, summary: dict[str, Any]) -> None:
 
 
 def run(config: Config, events: Events) -> dict[str, Any]:
-    """Run the configured stages; returns the run summary (also written to run_summary.json)."""
+    """Run the configured stages; returns the run summary (also written to run_summary*.json)."""
     started = time.perf_counter()
     cv2.setNumThreads(config.runtime.cpu_threads)
     plan = prepare(config, events)
     plan.hashes = _stage_hashes(plan)
     layout = plan.layout
     layout.root.mkdir(parents=True, exist_ok=True)
-    write_json(layout.config_used, config.model_dump(mode="json"))
+    config_used, summary_path = layout.reports(config.runtime.stage, plan.frames[0], plan.frames[-1])
+    write_json(config_used, config.model_dump(mode="json"))
     summary: dict[str, Any] = {
         "status": "running",
         "input": plan.source.description,
@@ -290,13 +293,13 @@ def run(config: Config, events: Events) -> dict[str, Any]:
     except BaseException as exc:
         summary["status"] = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary["error"] = str(exc)
-        write_json(layout.run_summary, _finish(summary, plan, events, started))
+        write_json(summary_path, _finish(summary, plan, events, started))
         raise
     summary["status"] = "ok"
-    write_json(layout.run_summary, _finish(summary, plan, events, started))
+    write_json(summary_path, _finish(summary, plan, events, started))
     events.run_end("ok", frames_written=summary["frames_written"], alpha_dir=str(layout.alpha_dir),
                    alpha_pattern=layout.alpha_pattern, trimap_pattern=layout.trimap_pattern,
-                   summary=str(layout.run_summary))
+                   summary=str(summary_path))
     return summary
 
 
