@@ -116,7 +116,8 @@ def test_frame_in_one_tile_equals_untiled_mematte(mematte_checkpoint):
     from videomatte_hq.config import build_config
     from videomatte_hq.refine.mematte.backend import MEMatteBackend
     from videomatte_hq.refine.mematte.model import postprocess
-    from videomatte_hq.refine.tiling import TiledRefiner, image_to_u8
+    from videomatte_hq.io.colour import image_to_u8
+    from videomatte_hq.refine.tiling import TiledRefiner
     from videomatte_hq.trimap import UNKNOWN, trimap_to_unit
 
     config = build_config(overrides={"mematte_checkpoint": str(mematte_checkpoint), "allow_external_paths": True,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner, blend_weight, image_to_u8, tile_grid
+from videomatte_hq.io.colour import image_to_u8
+from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner, blend_weight, tile_grid
 from videomatte_hq.trimap import BG, FG, UNKNOWN, band_radius, make_trimap, trimap_to_unit
 
 

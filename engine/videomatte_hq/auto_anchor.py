@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import ModelFileError, VideomatteError, format_frames
+from .io.colour import to_bgr_u8
 from .io.source import FrameSource
 from .models import YOLO_FILES, resolve_model_path, ultralytics_model
 
@@ -59,9 +60,9 @@ def choose_method(config, warn) -> str:
 def _small(image: np.ndarray) -> tuple[np.ndarray, float]:
     h, w = image.shape[:2]
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-    bgr = (np.clip(image, 0, 1)[..., ::-1] * 255 + 0.5).astype(np.uint8)
+    bgr = to_bgr_u8(image)
     return (cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            if scale < 1 else np.ascontiguousarray(bgr)), scale
+            if scale < 1 else bgr), scale
 
 
 def grabcut(image: np.ndarray, box: list[int]) -> np.ndarray:
@@ -98,7 +99,7 @@ def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray] | None:
     import torch
 
     from .segment import backend_class
-    from .segment.ultralytics_sam import load_model, to_bgr_u8
+    from .segment.ultralytics_sam import load_model
 
     path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
     bgr = to_bgr_u8(image)

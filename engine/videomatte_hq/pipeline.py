@@ -24,7 +24,8 @@ from .events import Events
 from .io.source import FrameSource, open_source
 from .io.images import read_attribute
 from .outputs import HASH_ATTR, OutputLayout, quantize, write_json
-from .refine.tiling import FrameMemory, TiledRefiner, image_to_u8
+from .io.colour import image_to_u8
+from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import band_radius, make_trimap
 
 VERSIONED_PACKAGES = ("videomatte-hq", "numpy", "OpenImageIO", "opencv-python", "av", "pymatting", "torch",

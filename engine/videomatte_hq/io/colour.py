@@ -38,3 +38,13 @@ def to_model_rgb(pixels: np.ndarray, linear: bool) -> tuple[np.ndarray, int]:
         rgb = pixels[:, :, :3] if pixels.shape[2] >= 3 else np.repeat(pixels[:, :, :1], 3, axis=2)
     rgb = linear_to_srgb(rgb) if linear else np.clip(rgb, 0.0, 1.0).astype(np.float32)
     return np.ascontiguousarray(rgb), bad
+
+
+def image_to_u8(image: np.ndarray) -> np.ndarray:
+    """A display-referred float frame as 8-bit (rounded), e.g. for comparisons and detectors."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def to_bgr_u8(image: np.ndarray) -> np.ndarray:
+    """RGB float -> the contiguous uint8 BGR array OpenCV and ultralytics expect."""
+    return np.ascontiguousarray(image_to_u8(image)[..., ::-1])

@@ -67,10 +67,6 @@ class FrameMemory:
     alpha: np.ndarray  # float32, exactly as written to disk
 
 
-def image_to_u8(image: np.ndarray) -> np.ndarray:
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 class TiledRefiner:
     def __init__(self, backend, tile_size: int, overlap: int, batch_size: int, reuse: bool,
                  iou_threshold: float, image_delta: float) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError
+from ..io.colour import to_bgr_u8
 from ..models import PROJECT_ROOT
 
 # Frames per propagation pass; the predictor only uses it as an upper bound.
@@ -47,11 +48,6 @@ def load_model(path: Path, file_name: str):
         except Exception as exc:  # torch/ultralytics raise many kinds for a bad file
             raise ModelFileError(f"cannot load {file_name} from {path}: {exc}", code="model_file",
                                  hint="re-download it and install it with `videomatte-hq models install`") from exc
-
-
-def to_bgr_u8(image: np.ndarray) -> np.ndarray:
-    """Our float RGB [0, 1] frame as the uint8 BGR array ultralytics expects."""
-    return np.ascontiguousarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
 
 
 class VideoSession:
@@ -101,8 +97,11 @@ class VideoSession:
             frame_out = out["cond_frame_outputs"].get(self.index) or out["non_cond_frame_outputs"][self.index]
             score = float(frame_out["object_score_logits"].flatten()[0])
             size = low.shape[-1]
-            gain = 1.0 if self.stretched else min(size / h, size / w)  # letterbox: padded right/bottom
-            vh, vw = (size, size) if self.stretched else (round(h * gain), round(w * gain))
+            if self.stretched:
+                vh = vw = size
+            else:  # letterboxed: the frame fills the top-left, the rest is padding
+                gain = min(size / h, size / w)
+                vh, vw = round(h * gain), round(w * gain)
             logits = torch.nn.functional.interpolate(low[None, :1, :vh, :vw].float(), (h, w), mode="bilinear",
                                                      align_corners=False)[0, 0]
         return logits.cpu().numpy(), score
