@@ -49,7 +49,7 @@ def build_job(context, node, resume: bool):
                             anchor_frame=timing.engine_frame(settings.anchor_frame), trimap_band=settings.band,
                             device=settings.device, precision=settings.precision, alpha_format="exr16",
                             resume=resume, overwrite=not resume)
-    return MatteJob(command.argv(), cwd=out if os.path.isdir(out) else None), timing
+    return MatteJob(command.argv()), timing
 
 
 def _update(settings, state) -> None:

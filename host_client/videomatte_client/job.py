@@ -88,13 +88,13 @@ class MatteJob:
 
     def wait(self, on_update=None, interval: float = 0.1) -> RunState:
         """Block until done (headless hosts, farm); `on_update(state)` after each poll."""
-        while self.poll() is not None and self.returncode is None:
+        while True:
+            self.poll()
             if on_update:
                 on_update(self.state)
+            if self.returncode is not None:
+                return self.state
             time.sleep(interval)
-        if on_update:
-            on_update(self.state)
-        return self.state
 
     def cancel(self, grace: float = 5.0) -> None:
         if self._proc is None or self._proc.poll() is not None:

@@ -77,11 +77,12 @@ def _finish(node, job: MatteJob, plan: PlatePlan) -> None:
 def _work(node, job: MatteJob, plan: PlatePlan) -> None:
     """Worker thread: progress from the engine's events; node changes only via executeInMainThread."""
     task = nuke.ProgressTask("Videomatte HQ")
-    while job.poll() is not None and job.returncode is None:
+    while job.returncode is None:
+        state = job.poll()
         if task.isCancelled():
             job.cancel()
-        task.setProgress(int(job.state.progress * 100))
-        task.setMessage(job.state.message)
+        task.setProgress(int(state.progress * 100))
+        task.setMessage(state.message)
         time.sleep(0.2)
     del task
     nuke.executeInMainThread(_finish, args=(node, job, plan))
