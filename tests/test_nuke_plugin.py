@@ -50,9 +50,16 @@ def test_read_offsets_and_plate_plan():
         logic.read_offset({"frame_mode": "offset", "frame": "frame*2"})
     plan = logic.plate_plan("Read", {"file": "/p/sh010.%04d.exr", "frame_mode": "offset", "frame": "10"}, "/o", False)
     assert (plan.pattern, plan.offset, plan.render, plan.file_frame(1011)) == ("/p/sh010.####.exr", 10, False, 1001)
-    for cls, file, proxy in (("Read", "/p/clip.mov", False), ("Grade", "", False), ("Read", "/p/a.####.exr", True),
-                             ("Read", "/p/a.####.psd", False)):
-        plan = logic.plate_plan(cls, {"file": file}, "/o", proxy)
+    for knobs in ({"file": "/p/a.####.exr", "colorspace": "default (linear)"}, {"file": "/p/a.####.exr"},
+                  {"file": "/p/a.####.png", "colorspace": "sRGB"}, {"file": "/p/a.%04d.exr", "colorspace": "scene_linear"}):
+        assert not logic.plate_plan("Read", knobs, "/o", False).render, knobs
+    for cls, knobs, proxy in (("Read", {"file": "/p/clip.mov"}, False), ("Grade", {}, False),
+                              ("Read", {"file": "/p/a.####.exr"}, True), ("Read", {"file": "/p/a.####.psd"}, False),
+                              ("Read", {"file": "/p/a.####.dpx"}, False),  # usually log: Nuke linearises it
+                              ("Read", {"file": "/p/a.####.exr", "colorspace": "sRGB"}, False),
+                              ("Read", {"file": "/p/a.####.png", "colorspace": "AlexaV3LogC"}, False),
+                              ("Read", {"file": "/p/a.####.exr", "raw": True}, False)):
+        plan = logic.plate_plan(cls, knobs, "/o", proxy)
         assert plan.render and plan.pattern == "/o/plate/plate.####.exr" and plan.offset == 0
 
 

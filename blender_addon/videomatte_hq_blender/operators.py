@@ -1,6 +1,6 @@
 """Operators, the node panel and the Add-menu entry. `execute()` runs the engine to completion (headless,
 farm, tests: background Blender never fires timers); `invoke()` runs it modally with a timer, so the UI stays
-live, progress shows in the panel and Esc cancels. Both use videomatte_client.MatteJob."""
+live, progress shows in the panel and the status bar, and Esc cancels. Both use videomatte_client.MatteJob."""
 
 import os
 import shlex
@@ -112,12 +112,15 @@ class VMHQ_OT_run_matte(bpy.types.Operator):
             self.job.cancel()
         if event.type not in ("TIMER", "ESC"):
             return {"PASS_THROUGH"}
-        _update(self.node.node_tree.vmhq, self.job.poll())
+        state = self.job.poll()
+        _update(self.node.node_tree.vmhq, state)
         for area in context.screen.areas if context.screen else ():
             if area.type == "NODE_EDITOR":
                 area.tag_redraw()
         if self.job.returncode is None:
+            context.workspace.status_text_set(f"Videomatte HQ: {state.message} ({state.progress:.0%}) - Esc cancels")
             return {"RUNNING_MODAL"}
+        context.workspace.status_text_set(None)
         context.window_manager.event_timer_remove(self.timer)
         return _finish(self, self.node, self.job, self.timing)
 

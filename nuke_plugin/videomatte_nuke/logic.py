@@ -10,8 +10,17 @@ from dataclasses import dataclass
 from videomatte_client import EngineCommand, printf_to_hashes
 
 SEQUENCE = re.compile(r"#+|%0?\d*d")
-# Formats the engine reads directly; anything else (movies, layered formats) is rendered to EXR first.
-ENGINE_FORMATS = (".exr", ".png", ".dpx", ".tif", ".tiff", ".jpg", ".jpeg")
+# Files the engine reads as they are, with the colourspaces it assumes for them (EXR scene-linear, the rest
+# sRGB). Anything else (movies, DPX, which is usually log, other colourspaces) is rendered to linear EXR first.
+PASS_THROUGH = {".exr": ("linear", "scene_linear"), ".png": ("srgb",), ".tif": ("srgb",), ".tiff": ("srgb",),
+                ".jpg": ("srgb",), ".jpeg": ("srgb",)}
+
+
+def _colourspace_ok(extension: str, colorspace: str) -> bool:
+    """The Read's colourspace is what the engine assumes for this file type (`default` = Nuke's choice for
+    the type, which is linear for EXR and sRGB for 8/16-bit formats)."""
+    name = colorspace.lower().replace("default", "").strip(" ()")
+    return not name or any(name.startswith(ok) for ok in PASS_THROUGH[extension])
 
 
 class SetupError(Exception):
@@ -85,7 +94,9 @@ def plate_plan(source_class: str, knobs: dict, output_dir: str, proxy: bool) -> 
     file = str(knobs.get("file", ""))
     if source_class != "Read" or not SEQUENCE.search(file) or proxy:
         return rendered
-    if os.path.splitext(file)[1].lower() not in ENGINE_FORMATS:
+    extension = os.path.splitext(file)[1].lower()
+    if extension not in PASS_THROUGH or knobs.get("raw") or not _colourspace_ok(extension,
+                                                                                str(knobs.get("colorspace", ""))):
         return rendered
     try:
         offset = read_offset(knobs)

@@ -17,7 +17,7 @@ from .logic import PlatePlan, Settings, SetupError, anchor_pattern, engine_comma
 
 KNOBS = ("engine", "output_dir", "anchor_frame", "use_input_range", "first_frame", "last_frame", "band",
          "fg_threshold", "bg_threshold", "device", "precision", "alpha_format", "chunk_size")
-SOURCE_KNOBS = ("file", "first", "last", "frame_mode", "frame")
+SOURCE_KNOBS = ("file", "first", "last", "frame_mode", "frame", "colorspace", "raw")
 JOBS: dict[str, MatteJob] = {}  # gizmo name -> running job (for Cancel)
 
 
