@@ -52,6 +52,7 @@ def test_black_opening_shifts_start_and_person_is_found(tmp_path, black_opening_
     assert (summary["requested_frame_start"], summary["frame_start"], summary["frame_end"]) == (0, 3, 7)
     auto = summary["auto_anchor"]
     assert auto["method"] == "hog_grabcut" and auto["probe_frame"] == 3 and auto["dark_frames_skipped"] == [0, 1, 2]
+    assert auto["mask_from"] == "grabcut"
     assert summary["anchor"]["frame"] == 3 and summary["anchor"]["path"] == str(out / "anchor_mask.auto.png")
     assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in range(3, 8)]
 
@@ -86,17 +87,53 @@ def test_auto_anchor_and_anchor_mask_conflict(tmp_path, shot_png):
     assert proc.returncode == 2 and "--auto-anchor and --anchor-mask both given" in proc.stderr
 
 
+def _yolo(path, sees_people: bool):
+    """yolo11n-seg built by ultralytics from its own yaml (generated weights); `sees_people` biases the class
+    head so every anchor scores "person" (boxes/masks then come from the untrained box and mask heads)."""
+    import torch
+    from ultralytics import YOLO
+
+    model = YOLO("yolo11n-seg.yaml")
+    if sees_people:
+        with torch.no_grad():
+            for branch in model.model.model[-1].cv3:
+                branch[-1].bias.fill_(-10.0)
+                branch[-1].bias[0] = 10.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    return path
+
+
 def test_auto_picks_installed_yolo_offline(tmp_path, black_opening_clip):
     """With yolo11n-seg.pt installed, `auto` uses it (through real ultralytics, offline). Generated weights
     detect nobody, which must be the clear no-person error on the first usable frame."""
     from test_sam2 import NETGUARD
-    from ultralytics import YOLO
 
-    weights = tmp_path / "yolo11n-seg.pt"
-    YOLO("yolo11n-seg.yaml").save(str(weights))
     log = tmp_path / "net.log"
     env = {"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root"), **NETGUARD, "NETGUARD_LOG": str(log)}
-    run_cli("models", "install", "yolo11n-seg", "--from", weights, env=env, check=True)
+    run_cli("models", "install", "yolo11n-seg", "--from", _yolo(tmp_path / "w" / "yolo11n-seg.pt", False), env=env,
+            check=True)
     proc = run_cli(*WEIGHT_FREE, "-i", black_opening_clip, "-o", tmp_path / "out", env=env)
     assert proc.returncode == 2 and "auto-anchor (yolo) found no person on frame 3" in proc.stderr
     assert not log.exists(), log.read_text()
+
+
+@pytest.mark.parametrize("segment", ["flow", "sam2"])
+def test_yolo_person_box_becomes_the_anchor(tmp_path, black_opening_clip, sam2_files, segment):
+    """A detection goes through: its -seg polygon (flow backend) or SAM's box-prompted mask (sam2 backend)
+    becomes anchor_mask.auto.png, and the run continues from the probed frame."""
+    weights = _yolo(tmp_path / "w" / "yolo11n-seg.pt", True)
+    backends = ["--segment-backend", segment, "--refine-backend", "closed_form"]
+    if segment == "sam2":
+        backends += ["--sam-model", str(sam2_files["seen"]), "--imgsz", "256"]
+    out = tmp_path / "out"
+    proc = run_cli(*backends, "-i", black_opening_clip, "-o", out, "--auto-anchor-method", "yolo",
+                   "--auto-anchor-model", weights, "--trimap-band", "maximum")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["auto_anchor"]["method"] == "yolo" and summary["frame_start"] == 3
+    assert summary["auto_anchor"]["mask_from"] == {"flow": "yolo_seg", "sam2": "sam"}[segment]
+    x0, y0, x1, y1 = summary["auto_anchor"]["box"]
+    assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+    mask = read_pixels(out / "anchor_mask.auto.png")[0][..., 0] > 0.5
+    assert mask.any() and not mask.all()

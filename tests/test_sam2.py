@@ -15,26 +15,6 @@ from videomatte_hq.io.images import write_image
 NETGUARD = {"PYTHONPATH": str(ROOT / "tests" / "netguard")}
 
 
-@pytest.fixture(scope="session")
-def sam2_files(tmp_path_factory) -> dict[str, Path]:
-    """sam2_t.pt files in ultralytics' format: random init (the model loses the subject on every propagated
-    frame: object score <= 0), and the same with the object-score head biased so the subject stays seen."""
-    import torch
-    from ultralytics.models.sam.build import build_sam2_t
-
-    torch.manual_seed(0)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in build_sam2_t(checkpoint=None).state_dict().items()}
-    root = tmp_path_factory.mktemp("sam2")
-    files = {"lost": root / "lost" / "sam2_t.pt", "seen": root / "seen" / "sam2_t.pt"}
-    files["lost"].parent.mkdir()
-    torch.save({"model": state}, files["lost"])
-    state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] = torch.full_like(
-        state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"], 20.0)
-    files["seen"].parent.mkdir()
-    torch.save({"model": state}, files["seen"])
-    return files
-
-
 def _anchor(shot, frame: int, path: Path) -> Path:
     alpha, _ = read_pixels(Path(shot["input"]).parent.parent / "alpha_gt" / f"{frame}.png")
     write_image(path, (alpha[..., 0] >= 0.5).astype(np.uint8) * 255, "uint8", ("Y",))

@@ -30,6 +30,7 @@ class AutoAnchor:
     mask: np.ndarray  # float32 (H, W) in {0, 1}
     method: str
     box: list[int]  # x0, y0, x1, y1 in plate pixels
+    mask_from: str  # "sam" (box prompt), "yolo_seg" (the detector's mask) or "grabcut"
     dark_frames: list[int]
 
 
@@ -79,7 +80,7 @@ def grabcut(image: np.ndarray, box: list[int]) -> np.ndarray:
     return cv2.resize(fg.astype(np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
-def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray, str] | None:
     small, scale = _small(image)
     # HOG's people windows include a margin around the body: a subject filling the frame height (the usual
     # plate) is only found with a border added around the frame.
@@ -92,10 +93,10 @@ def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray] | None:
         return None
     x, y, w, h = rects[int(np.argmax(np.ravel(weights)))] - np.array([pad, pad, 0, 0])  # most confident
     box = [round(v / scale) for v in (max(0, x), max(0, y), min(small.shape[1], x + w), min(small.shape[0], y + h))]
-    return box, grabcut(image, box)
+    return box, grabcut(image, box), "grabcut"
 
 
-def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray] | None:
+def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray, str] | None:
     import torch
 
     from .segment import backend_class
@@ -113,12 +114,12 @@ def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray] | None:
         sam_path = backend_class(config.backend("segment")).model_files(config)[0]
         masks = load_model(sam_path, sam_path.name).predict(bgr, bboxes=[box], device=device, verbose=False)[0].masks
         if masks is not None:
-            return box, masks.data[0].float().cpu().numpy()
+            return box, masks.data[0].float().cpu().numpy(), "sam"
     elif result.masks is not None:  # a -seg model: its polygon, in plate pixels
         mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.round(result.masks.xy[best]).astype(np.int32)], 1)
-        return box, mask.astype(np.float32)
-    return box, grabcut(image, box)
+        return box, mask.astype(np.float32), "yolo_seg"
+    return box, grabcut(image, box), "grabcut"
 
 
 def find(source: FrameSource, frames: list[int], config, warn) -> AutoAnchor:
@@ -138,8 +139,8 @@ def find(source: FrameSource, frames: list[int], config, warn) -> AutoAnchor:
                 hint="pass --anchor-mask FILE with a roto of the subject"
                      + (", or install a YOLO model for --auto-anchor-method yolo" if method == "hog_grabcut" else ""),
                 code="auto_anchor")
-        box, mask = found
-        return AutoAnchor(frame, (mask >= 0.5).astype(np.float32), method, box, dark)
+        box, mask, mask_from = found
+        return AutoAnchor(frame, (mask >= 0.5).astype(np.float32), method, box, mask_from, dark)
     raise VideomatteError(
         f"auto-anchor: frames {format_frames(dark)} are all darker than auto_anchor_min_luma "
         f"{seg.auto_anchor_min_luma}", code="auto_anchor",

@@ -272,6 +272,7 @@ def run(config: Config, events: Events) -> dict[str, Any]:
                    "files": {str(k): v for k, v in plan.anchor_files.items()}},
         "auto_anchor": None if plan.auto_anchor is None else {
             "method": plan.auto_anchor.method, "probe_frame": plan.auto_anchor.frame, "box": plan.auto_anchor.box,
+            "mask_from": plan.auto_anchor.mask_from,
             "dark_frames_skipped": plan.auto_anchor.dark_frames, "path": str(layout.anchor_auto)},
         "backends": {s: {"name": config.backend(s), "model_files": plan.models[s]} for s in plan.stages},
         "config_hash": plan.hashes,
