@@ -27,6 +27,9 @@ def _videomatte_node(context, name: str = ""):
 def output_dir(context, node) -> str:
     settings = node.node_tree.vmhq
     root = settings.output_dir or os.path.join(preferences(context).output_root, node.name)
+    if root.startswith("//") and not bpy.data.filepath:
+        raise ValueError(f"the output folder {root} is relative to the .blend file: save the file first, or set "
+                         "an absolute Output folder")
     return os.path.normpath(bpy.path.abspath(root))
 
 

@@ -115,6 +115,8 @@ def test_errors_are_reported_not_raised(addon, shot, tmp_path):
 
     _, tree, node = build_comp(shot)
     settings = node.node_tree.vmhq
+    with pytest.raises(RuntimeError, match="relative to the .blend file: save the file first"):
+        bpy.ops.vmhq.run_matte(node_name=node.name)  # default //videomatte/<node>/ in an unsaved file
     settings.anchor_source, settings.anchor_file = "FILE", str(shot / "missing.png")
     settings.output_dir = str(tmp_path / "vm2")
     with pytest.raises(RuntimeError, match="anchor mask not found.*\n.*Fix: check --anchor-mask"):
