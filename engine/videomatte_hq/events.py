@@ -92,7 +92,8 @@ class Events:
             self._bar = None
         self._json("error", code=code, message=message, hint=hint)
         # Always on stderr too: a host that only shows stderr still sees why the run failed.
-        self.err.write(f"error: {message}\n" + (f"  fix: {hint}\n" if hint else ""))
+        fix = hint.replace("\n", "\n       ")  # one fix per line, aligned under the first
+        self.err.write(f"error: {message}\n" + (f"  fix: {fix}\n" if hint else ""))
         self.err.flush()
 
     def run_end(self, status: str, **fields: Any) -> None:

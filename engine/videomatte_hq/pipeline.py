@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__, auto_anchor, refine, segment
 from .anchor import file_sha256, load_anchor
 from .config import Config
-from .errors import VideomatteError, format_frames
+from .errors import ModelFileError, VideomatteError, format_frames
 from .events import Events
 from .io.source import FrameSource, open_source
 from .io.images import read_attribute
@@ -92,10 +92,7 @@ def prepare(config: Config, events: Events) -> RunPlan:
     source.check(frames, full=runtime.preflight == "full")
 
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
-    stage_modules = {"segment": segment, "refine": refine}
-    models = {stage: [{"path": str(p), "sha256": file_sha256(p)}
-                      for p in stage_modules[stage].backend_class(config.backend(stage)).model_files(config)]
-              for stage in stages}
+    models = _model_files(config, stages)
     layout = OutputLayout(Path(io.output_dir), io.alpha_format)
     if not (runtime.resume or runtime.overwrite):
         _refuse_existing(layout, frames, stages)
@@ -104,6 +101,25 @@ def prepare(config: Config, events: Events) -> RunPlan:
         else (frames, io.anchor_frame if io.anchor_frame is not None else first, {}, {}, None))
     return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages, models,
                    auto)
+
+
+def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Each stage's model files with their sha256; every missing or refused file is reported at once."""
+    stage_modules = {"segment": segment, "refine": refine}
+    models, errors = {}, []
+    for stage in stages:
+        try:
+            paths = stage_modules[stage].backend_class(config.backend(stage)).model_files(config)
+        except ModelFileError as exc:
+            errors.append(exc)
+            continue
+        models[stage] = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+    if len(errors) > 1:
+        raise ModelFileError("; ".join(e.message for e in errors), hint="\n".join(e.hint for e in errors),
+                             code=errors[0].code)
+    if errors:
+        raise errors[0]
+    return models
 
 
 def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
