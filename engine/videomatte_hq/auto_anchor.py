@@ -97,22 +97,19 @@ def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray, str] | None:
 
 
 def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray, str] | None:
-    import torch
-
     from .segment import backend_class
-    from .segment.ultralytics_sam import load_model
+    from .segment.ultralytics_sam import load_model, predict
 
     path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
-    bgr = to_bgr_u8(image)
-    result = load_model(path, path.name).predict(bgr, classes=[PERSON], device=device, verbose=False)[0]
-    torch.set_num_threads(config.runtime.cpu_threads)  # predict's select_device set cpu_count - 1
+    bgr, threads = to_bgr_u8(image), config.runtime.cpu_threads
+    result = predict(load_model(path, path.name), bgr, threads, classes=[PERSON], device=device)
     if len(result.boxes) == 0:
         return None
     best = int(result.boxes.conf.argmax())
     box = [round(float(v)) for v in result.boxes.xyxy[best]]
     if config.backend("segment") in ("sam2", "ultralytics_sam3"):  # SAM refines the box
         sam_path = backend_class(config.backend("segment")).model_files(config)[0]
-        masks = load_model(sam_path, sam_path.name).predict(bgr, bboxes=[box], device=device, verbose=False)[0].masks
+        masks = predict(load_model(sam_path, sam_path.name), bgr, threads, bboxes=[box], device=device).masks
         if masks is not None:
             return box, masks.data[0].float().cpu().numpy(), "sam"
     elif result.masks is not None:  # a -seg model: its polygon, in plate pixels

@@ -21,10 +21,10 @@ from .anchor import file_sha256, load_anchor
 from .config import Config
 from .errors import ModelFileError, VideomatteError, format_frames
 from .events import Events
-from .io.source import FrameSource, open_source
-from .io.images import read_attribute
-from .outputs import HASH_ATTR, OutputLayout, quantize, write_json
 from .io.colour import image_to_u8
+from .io.images import read_attribute
+from .io.source import FrameSource, open_source
+from .outputs import HASH_ATTR, OutputLayout, quantize, write_json
 from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import band_radius, make_trimap
 
@@ -98,7 +98,7 @@ def prepare(config: Config, events: Events) -> RunPlan:
         _refuse_existing(layout, frames, stages)
     frames, anchor_frame, anchors, anchor_files, auto = (
         _anchors(config, source, frames, layout, events) if "segment" in stages
-        else (frames, io.anchor_frame if io.anchor_frame is not None else first, {}, {}, None))
+        else (frames, _anchor_frame(config, frames), {}, {}, None))
     return RunPlan(config, source, frames, (first, last), anchor_frame, anchors, anchor_files, layout, stages, models,
                    auto)
 
@@ -133,11 +133,15 @@ def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str])
             code="output_exists")
 
 
+def _anchor_frame(config: Config, frames: list[int]) -> int:
+    return config.io.anchor_frame if config.io.anchor_frame is not None else frames[0]
+
+
 def _anchors(config: Config, source: FrameSource, frames: list[int], layout: OutputLayout, events: Events):
     """(frames, anchor frame, masks by frame, their files, auto-anchor): the given anchor and extra anchors,
     or the auto-anchor, which may move the start past a black opening."""
     io = config.io
-    anchor_frame = io.anchor_frame if io.anchor_frame is not None else frames[0]
+    anchor_frame = _anchor_frame(config, frames)
     paths = {anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
     auto = None
     if _wants_auto_anchor(config, source):

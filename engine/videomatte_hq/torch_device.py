@@ -6,13 +6,6 @@ import torch
 
 from .errors import VideomatteError
 
-
-def setup(config, warn) -> tuple[torch.device, str]:
-    """Threads and (device, precision) for a torch backend. Threads are set explicitly because
-    importing ultralytics before torch pins OMP_NUM_THREADS to 1."""
-    torch.set_num_threads(config.runtime.cpu_threads)
-    return resolve(config.runtime.device, config.runtime.precision, warn)
-
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -33,6 +26,13 @@ def resolve(device: str, precision: str, warn) -> tuple[torch.device, str]:
         warn(f"--precision {precision} is for CUDA; running fp32 on CPU")
         precision = "fp32"
     return dev, precision
+
+
+def setup(config, warn) -> tuple[torch.device, str]:
+    """Threads and (device, precision) for a torch backend. Threads are set explicitly because
+    importing ultralytics before torch pins OMP_NUM_THREADS to 1."""
+    torch.set_num_threads(config.runtime.cpu_threads)
+    return resolve(config.runtime.device, config.runtime.precision, warn)
 
 
 def autocast(dev: torch.device, precision: str):

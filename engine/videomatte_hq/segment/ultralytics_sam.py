@@ -50,6 +50,15 @@ def load_model(path: Path, file_name: str):
                                  hint="re-download it and install it with `videomatte-hq models install`") from exc
 
 
+def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):
+    """`model.predict` on one image; restores the thread count its select_device() changes (cpu_count - 1)."""
+    import torch
+
+    result = model.predict(image_bgr, verbose=False, **kwargs)[0]
+    torch.set_num_threads(threads)
+    return result
+
+
 class VideoSession:
     """One propagation pass of a SAM2 video predictor over in-memory frames, one object."""
 
