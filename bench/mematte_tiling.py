@@ -79,7 +79,7 @@ def measure_one(spec: dict) -> dict:
     from videomatte_hq.refine.mematte.backend import MEMatteBackend
     from videomatte_hq.io.colour import image_to_u8
     from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner
-    from videomatte_hq.outputs import quantize
+    from videomatte_hq.layout import quantize
     from videomatte_hq.trimap import trimap_to_unit
 
     torch.set_num_threads(spec["threads"])

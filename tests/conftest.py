@@ -16,14 +16,27 @@ from videomatte_hq.synthetic import make_example
 
 ROOT = Path(__file__).resolve().parents[1]
 collect_ignore = ["blender"]  # runs inside Blender's own venv, started by test_blender_addon.py
-SHARED = ROOT.parent / "shared"
+GOLDEN = ROOT / "tests" / "golden" / "mematte_vits"  # copied from ../shared/golden (tests/golden/README.md)
 # One numba cache for every test process: pymatting's first compile costs ~40 s, later imports <1 s.
 # The default backends need model files; these tests use the weight-free ones unless they say otherwise.
 WEIGHT_FREE = ("--segment-backend", "flow", "--refine-backend", "closed_form")
 # Tests that build ultralytics models import it in-process: keep it offline as the engine does.
 os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="0", YOLO_VERBOSE="0",
                   YOLO_CONFIG_DIR=str(ROOT / ".cache" / "ultralytics"))
-ENV = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), "PYTHONUNBUFFERED": "1"}
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))  # in-process runs share it too
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def run_api(shot: dict, out: Path, on_event=None, cancel=None, **settings):
+    """The engine in-process (videomatte_hq.run) with the weight-free backends: for tests where a subprocess is
+    not what is tested. `settings` are flat config keys."""
+    from videomatte_hq import run
+    from videomatte_hq.config import build_config
+
+    config = build_config(None, {"input": str(shot["input"]), "anchor_mask": str(shot["anchor"]),
+                                 "output_dir": str(out), "segment_backend": "flow", "refine_backend": "closed_form",
+                                 "progress": "none", **settings})
+    return run(config, on_event=on_event, cancel=cancel)
 
 
 def run_cli(*args: str, check: bool = False, cwd: Path | None = None,

@@ -1,4 +1,4 @@
-"""The golden data's deterministic weight rule (../shared/golden/mematte_vits/README.md, section 3)."""
+"""The golden data's deterministic weight rule (tests/golden/README.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import zlib
 
 import torch
 
-from conftest import SHARED
+from conftest import GOLDEN
 
-MANIFEST = json.loads((SHARED / "golden" / "mematte_vits" / "manifest.json").read_text())
+MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 
 
 def rule(key: str, shape: list[int]) -> torch.Tensor:

@@ -115,7 +115,7 @@ def test_existing_outputs_need_resume_or_overwrite(done_output, shot_copy):
     before = _snapshot(done_output)
     proc = run_cli(*WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"], "-o", done_output,
                    "--progress", "none")
-    assert proc.returncode == 2 and "already holds 12 output frames" in proc.stderr and "--resume" in proc.stderr
+    assert proc.returncode == 2 and "already holds 6 trimap and 6 alpha frames" in proc.stderr and "--resume" in proc.stderr
     assert _snapshot(done_output) == before
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from conftest import WEIGHT_FREE, events_of, read_pixels, run_cli
+from conftest import WEIGHT_FREE, events_of, read_pixels, run_api, run_cli
 
 
 def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
@@ -37,7 +37,9 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
     events = events_of(proc)
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end"
-    assert events[0]["frames"] == 6 and events[0]["frame_start"] == 1001 and events[0]["protocol"] == 1
+    assert events[0]["frames"] == 6 and events[0]["frame_start"] == 1001 and events[0]["protocol"] == 2
+    run_ids = {e["run_id"] for e in events}
+    assert len(run_ids) == 1 and events[0]["layout"]["alpha_pattern"] == str(out / "alpha" / "######.png")
     refine_done = [e["frame"] for e in events if e["event"] == "frame_done" and e["stage"] == "refine"]
     assert refine_done == frames
     assert events[-1]["status"] == "ok" and events[-1]["frames_written"] == 6
@@ -45,7 +47,7 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
     assert max(e["progress"] for e in events if e["event"] == "frame_done") == 1.0
 
     summary = json.loads((out / "run_summary.json").read_text())
-    assert summary["status"] == "ok" and summary["frames_written"] == 6
+    assert summary["status"] == "ok" and summary["frames_written"] == 6 and summary["run_id"] in run_ids
     assert (summary["frame_start"], summary["frame_end"]) == (1001, 1006)
     assert summary["requested_frame_start"] == 1001
     assert summary["anchor"]["frame"] == 1001 and len(summary["anchor"]["files"]["1001"]["sha256"]) == 64
@@ -62,8 +64,8 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
 def test_exr_sequence_range_percent_pattern_exr_alpha(tmp_path, shot_exr):
     out = tmp_path / "out"
     pattern = shot_exr["input"].replace("####", "%04d")
-    run_cli(*WEIGHT_FREE, "-i", pattern, "--anchor-mask", shot_exr["anchor"], "--anchor-frame", 1001, "--frame-start", 1001,
-            "--frame-end", 1005, "-o", out, "--alpha-format", "exr16", "--progress", "none", check=True)
+    run_api({**shot_exr, "input": pattern}, out, anchor_frame=1001, frame_start=1001, frame_end=1005,
+            alpha_format="exr16")
     names = sorted(p.name for p in (out / "alpha").iterdir())
     assert names == [f"{f:06d}.exr" for f in range(1001, 1006)]
     alpha, spec = read_pixels(out / "alpha" / "001005.exr")
@@ -81,9 +83,9 @@ def test_backward_propagation_from_mid_anchor(tmp_path, shot_png):
     anchor = tmp_path / "anchor_1003.png"
     write_image(anchor, (alpha >= 0.5).astype(np.float32), "uint16", ("Y",))
     out = tmp_path / "out"
-    proc = run_cli(*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", anchor, "--anchor-frame", 1003, "-o", out,
-                   "--progress", "jsonl", "--alpha-format", "exr32", check=True)
-    seg = [e["frame"] for e in events_of(proc) if e["event"] == "frame_done" and e["stage"] == "segment"]
+    events = []
+    run_api({**shot_png, "anchor": anchor}, out, on_event=events.append, anchor_frame=1003, alpha_format="exr32")
+    seg = [e["frame"] for e in events if e["event"] == "frame_done" and e["stage"] == "segment"]
     assert seg == [1003, 1004, 1005, 1006, 1002, 1001]
     gt, _ = read_pixels(Path(shot_png["input"]).parents[1] / "alpha_gt" / "1001.png")
     first, spec = read_pixels(out / "alpha" / "001001.exr")
@@ -104,9 +106,9 @@ def test_nan_inf_in_exr_plate_clamped_with_warning(tmp_path, shot_exr):
     pixels[20, 20, 0] = np.inf
     write_image(plate / "plate.1002.exr", pixels, "half", ("R", "G", "B"))
     out = tmp_path / "out"
-    proc = run_cli(*WEIGHT_FREE, "-i", plate / "plate.####.exr", "--anchor-mask", shot_exr["anchor"], "-o", out,
-                   "--frame-end", 1004, "--progress", "jsonl", check=True)
-    warnings = [e for e in events_of(proc) if e["event"] == "warning"]
+    events = []
+    run_api({**shot_exr, "input": plate / "plate.####.exr"}, out, on_event=events.append, frame_end=1004)
+    warnings = [e for e in events if e["event"] == "warning"]
     assert any("frame 1002" in w["message"] and "NaN/inf" in w["message"] for w in warnings)
     alpha, _ = read_pixels(out / "alpha" / "001002.png")
     assert np.isfinite(alpha).all()
@@ -129,10 +131,10 @@ def test_grouped_yaml_config_with_cli_override(tmp_path, shot_png):
 def test_farm_split_segment_then_refine_chunks(tmp_path, shot_png):
     common = [*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", tmp_path / "out",
               "--progress", "none"]
-    run_cli(*common, "--stage", "segment", check=True)
+    run_api(shot_png, tmp_path / "out", stage="segment")
     assert not (tmp_path / "out" / "alpha").exists()
-    run_cli(*common, "--stage", "refine", "--frame-start", 1001, "--frame-end", 1003, check=True)
-    run_cli(*common, "--stage", "refine", "--frame-start", 1004, "--frame-end", 1006, check=True)
+    run_api(shot_png, tmp_path / "out", stage="refine", frame_start=1001, frame_end=1003)
+    run_api(shot_png, tmp_path / "out", stage="refine", frame_start=1004, frame_end=1006)
     assert len(list((tmp_path / "out" / "alpha").iterdir())) == 6
     reports = sorted(p.name for p in (tmp_path / "out").glob("run_summary*.json"))
     assert reports == ["run_summary.refine.1001-1003.json", "run_summary.refine.1004-1006.json",

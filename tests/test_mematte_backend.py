@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 
 from conftest import read_pixels, run_cli
-from videomatte_hq.outputs import HASH_ATTR, OutputLayout
+from videomatte_hq.layout import HASH_ATTR, OutputLayout
 from videomatte_hq.io.images import read_attribute
 
 

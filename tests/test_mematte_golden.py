@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED
+from conftest import GOLDEN
 from mematte_rule import rule_state_dict
 from videomatte_hq.refine.mematte.model import MEMatte, postprocess
 from videomatte_hq.refine.mematte.weights import load_mematte
 
-GOLDEN = SHARED / "golden" / "mematte_vits"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 CASES = sorted(GOLDEN.glob("case_*.npz"))
 

@@ -26,15 +26,13 @@ ENGINE = " ".join([sys.executable, "-m", "videomatte_hq", *WEIGHT_FREE])
 
 
 def tcl(expr: str, knobs: dict) -> str:
-    """Evaluate the TCL our gizmo's Reads use: [value parent.X] and [string range S a b]."""
+    """Evaluate the TCL our gizmo's Reads use: [value parent.X]."""
     pattern = re.compile(r"\[([^\[\]]*)\]")
     while pattern.search(expr):
         def one(m):
             words = m.group(1).split()
             if words[0] == "value":
                 return str(knobs[words[1].removeprefix("parent.")])
-            if words[:2] == ["string", "range"]:
-                return words[2][int(words[3]):int(words[4]) + 1]
             raise AssertionError(f"unexpected TCL {m.group(0)}")
         expr = pattern.sub(one, expr)
     return expr
@@ -93,10 +91,10 @@ def test_gizmo_inputs_reads_and_graph():
     inputs = [n for n in GIZMO.children if n.cls == "Input"]
     assert [(n.name, n.knobs.get("number", "0")) for n in inputs] == [("Source", "0"), ("Anchor", "1")]
     assert GIZMO.knobs["inputs"] == "2"
-    for name, folder in (("AlphaRead", "/alpha/"), ("TrimapRead", "/qc/trimap.")):
+    for name, knob in (("AlphaRead", "alpha_file"), ("TrimapRead", "trimap_file")):
         read = INNER[name]
         assert read.knobs["raw"] == "true" and read.knobs["on_error"] == "black"
-        assert read.knobs["file"].startswith("[value parent.output_dir]") and folder in read.knobs["file"]
+        assert read.knobs["file"] == f"[value parent.{knob}]"  # the engine's layout, set by Run
         for knob in ("first", "last", "origfirst", "origlast"):
             assert read.knobs[knob].strip("{} ") in ("parent.result_first", "parent.result_last")
         assert read.knobs["frame_mode"] == "offset" and read.knobs["frame"] == "[value parent.frame_offset]"
@@ -111,7 +109,7 @@ def test_gizmo_inputs_reads_and_graph():
 def test_every_knob_the_python_uses_exists():
     source = (ROOT / "nuke_plugin" / "videomatte_nuke" / "nuke_ops.py").read_text()
     used = set(nuke_ops.KNOBS) | set(re.findall(r'node\["(\w+)"\]', source))
-    used |= set(logic.result_knobs((1, 2), logic.PlatePlan("", 0, False)))
+    used |= set(logic.result_knobs((1, 2), logic.PlatePlan("", 0, False), {"alpha_pattern": "", "trimap_pattern": ""}))
     assert used - set(GIZMO.user_knobs) == set()
     assert set(re.findall(r'node\.node\("(\w+)"\)', source) + ["AlphaRead", "TrimapRead"]) <= set(INNER)
     for name in ("run", "resume", "cancel", "export_farm"):

@@ -3,6 +3,7 @@
 import os
 
 import bpy
+from videomatte_client import sequence_path
 
 from .compat import set_option
 from .frames import ImageTiming, result_timing
@@ -71,13 +72,14 @@ def _load_sequence(image_node, path: str, timing: ImageTiming) -> None:
         bpy.data.images.remove(old)
 
 
-def show_results(node, plate: ImageTiming, result: dict, frame_range: tuple[int, int]) -> None:
-    """Point the group's Image nodes at the engine's alpha and trimap sequences, in sync with the plate."""
+def show_results(node, plate: ImageTiming, layout: dict, frame_range: tuple[int, int]) -> None:
+    """Point the group's Image nodes at the engine's alpha and trimap sequences (the output layout of its
+    run_start event), in sync with the plate."""
     first, last = frame_range
     timing = result_timing(plate, first, last)
-    paths = {ALPHA_NODE: result["alpha_pattern"], TRIMAP_NODE: result["trimap_pattern"]}
+    paths = {ALPHA_NODE: layout["alpha_pattern"], TRIMAP_NODE: layout["trimap_pattern"]}
     for name, pattern in paths.items():
-        first_file = pattern.replace("######", f"{first:06d}")
-        if not all(os.path.isfile(pattern.replace("######", f"{f:06d}")) for f in range(first, last + 1)):
+        first_file = sequence_path(pattern, first)
+        if not all(os.path.isfile(sequence_path(pattern, f)) for f in range(first, last + 1)):
             raise ValueError(f"the engine reported success but files of {pattern} are missing")
         _load_sequence(node.node_tree.nodes[name], first_file, timing)

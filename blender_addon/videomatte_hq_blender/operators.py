@@ -68,7 +68,7 @@ def _finish(operator, node, job: MatteJob, timing) -> set:
         settings.status = f"error: {state.error.message}"
         operator.report({"ERROR"}, f"Videomatte HQ: {state.error}")
         return {"CANCELLED"}
-    show_results(node, timing, state.result, state.frame_range)
+    show_results(node, timing, state.layout, state.frame_range)
     settings.status = f"done: frames {state.frame_range[0]}-{state.frame_range[1]}"
     operator.report({"INFO"}, f"Videomatte HQ: {settings.status}")
     return {"FINISHED"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -12,14 +11,6 @@ from .errors import VideomatteError
 from .io.images import read_image
 
 ASPECT_TOLERANCE = 0.01
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _mask_channel(pixels: np.ndarray, names: tuple[str, ...], path: Path) -> np.ndarray:

@@ -15,10 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import segment
 from .errors import ModelFileError, VideomatteError, format_frames
 from .io.colour import to_bgr_u8
 from .io.source import FrameSource
-from .models import YOLO_FILES, resolve_model_path, ultralytics_model
+from .models import YOLO_FILES, ModelFile, resolve_model_path, ultralytics_model
+from .ultralytics_models import load_model, predict
 
 PERSON = 0  # COCO class id
 DETECT_MAX_SIDE = 960  # HOG and GrabCut run on a copy this size; the mask is scaled back
@@ -42,6 +44,11 @@ def luma(image: np.ndarray) -> float:
 def _yolo_file(config) -> Path:
     model, given = ultralytics_model(config.segmentation.auto_anchor_model, "auto-anchor", YOLO_FILES)
     return resolve_model_path(model, given, True, "auto-anchor YOLO")
+
+
+def verify_file(model: ModelFile, path: Path) -> None:
+    """`models verify`/`install` of a YOLO file: load as auto-anchor will."""
+    load_model(path, model.name + ".pt")
 
 
 def choose_method(config, warn) -> str:
@@ -97,9 +104,6 @@ def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray, str] | None:
 
 
 def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray, str] | None:
-    from .segment import backend_class
-    from .segment.ultralytics_sam import load_model, predict
-
     path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
     bgr, threads = to_bgr_u8(image), config.runtime.cpu_threads
     result = predict(load_model(path, path.name), bgr, threads, classes=[PERSON], device=device)
@@ -107,11 +111,11 @@ def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray, str] | None:
         return None
     best = int(result.boxes.conf.argmax())
     box = [round(float(v)) for v in result.boxes.xyxy[best]]
-    if config.backend("segment") in ("sam2", "ultralytics_sam3"):  # SAM refines the box
-        sam_path = backend_class(config.backend("segment")).model_files(config)[0]
-        masks = predict(load_model(sam_path, sam_path.name), bgr, threads, bboxes=[box], device=device).masks
-        if masks is not None:
-            return box, masks.data[0].float().cpu().numpy(), "sam"
+    mask_from_box = getattr(segment.backend_class(config.backend("segment")), "mask_from_box", None)
+    if mask_from_box is not None:  # the segment model refines the box (SAM)
+        mask = mask_from_box(config, bgr, box, device)
+        if mask is not None:
+            return box, mask, "sam"
     elif result.masks is not None:  # a -seg model: its polygon, in plate pixels
         mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.round(result.masks.xy[best]).astype(np.int32)], 1)

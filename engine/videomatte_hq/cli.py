@@ -1,4 +1,4 @@
-"""The `videomatte-hq` command: options map onto config keys; the work happens in pipeline.run."""
+"""The `videomatte-hq` command: options map onto config keys; the work happens in api.run (in-process API)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from .config import build_config
-from .errors import VideomatteError
-from .events import Events
+from .errors import Cancelled, VideomatteError
+from .events import Events, terminal_sinks
+from .version import __version__
 
 IO, ANCHOR, SEG, REF, RUN = "Input / output", "Anchor", "Segmentation & trimap", "Refinement", "Runtime"
 
@@ -32,12 +33,20 @@ def _parse_extra_anchors(values: list[str] | None) -> dict[int, str] | None:
     return anchors
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM from a host's cancel: unwind like Ctrl-C so temp files are removed and the summary says so."""
-
-
 def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise _Terminated()
+    """SIGTERM from a host's cancel: unwind like Ctrl-C so temp files are removed and the report says so."""
+    raise Cancelled()
+
+
+def _fail(exc: VideomatteError) -> typer.Exit:
+    Events(terminal_sinks("none")).error(exc.message, exc.hint, exc.code)
+    return typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"videomatte-hq {__version__}")
+        raise typer.Exit()
 
 
 @app.callback(invoke_without_command=True)
@@ -111,11 +120,13 @@ def main_command(
                                             help="full (decode every frame first) | headers"),
     allow_external_paths: bool = typer.Option(False, "--allow-external-paths", rich_help_panel=RUN,
                                               help="Allow model files outside third_party/"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit"),
 ) -> None:
     """Matte a shot. Example: videomatte-hq -i plate.####.exr --anchor-mask roto.png -o out/"""
     if ctx.invoked_subcommand:
         return
-    events = Events(progress or "auto")
+    sinks = terminal_sinks(progress or "auto")
     try:
         overrides = {
             "input": input, "output_dir": output_dir, "frame_start": frame_start, "frame_end": frame_end,
@@ -135,17 +146,60 @@ def main_command(
             "allow_external_paths": allow_external_paths or None,
         }
         cfg = build_config(config, overrides)
-        events = Events(cfg.runtime.progress)
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        from .pipeline import run  # after validation: keeps `--help` and config errors fast
-
-        run(cfg, events)
     except VideomatteError as exc:
-        events.error(exc.message, exc.hint, exc.code)
+        Events(sinks).error(exc.message, exc.hint, exc.code)
+        raise typer.Exit(exc.exit_code) from None
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    from .api import run  # after validation: keeps `--help` and config errors fast
+
+    try:
+        run(cfg, events=Events(terminal_sinks(cfg.runtime.progress)))
+    except VideomatteError as exc:  # already reported by run() (error event, report)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        events.error("cancelled", "rerun the same command with --resume to continue", "cancelled")
         raise typer.Exit(130) from None
+
+
+@app.command("status")
+def status_command(output_dir: str = typer.Argument(..., help="A run's --output-dir"),
+                   as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON")) -> None:
+    """Show the run (and farm steps) in an output folder: running, ok, failed, cancelled or interrupted
+    (its process died: a stale heartbeat or a dead pid)."""
+    from pathlib import Path
+
+    from .layout import OutputLayout
+    from .report import read_status
+
+    reports = read_status(OutputLayout(Path(output_dir), "png16").report_files())
+    if not reports:
+        raise _fail(VideomatteError(f"no run report in {output_dir}", code="no_report",
+                                    hint="check the folder: it is the --output-dir of a run"))
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+        return
+    for r in reports:
+        progress = ", ".join(f"{s} {p['done']}/{p['frames']}" for s, p in r.get("progress", {}).items())
+        typer.echo(f"{Path(r['file']).name}: {r['state']} (run {r.get('run_id')}, pid {r.get('pid')} on "
+                   f"{r.get('host')}) frames {r.get('frame_start')}-{r.get('frame_end')}: {progress}")
+        if r.get("error"):
+            typer.echo(f"  error: {r['error']['message']}" + (f"\n  fix: {r['error']['hint']}"
+                                                               if r["error"].get("hint") else ""))
+
+
+@app.command("layout")
+def layout_command(output_dir: str = typer.Option(..., "--output-dir", "-o", help="The run's --output-dir"),
+                   alpha_format: str = typer.Option("png16", help="png16 | png8 | exr16 | exr32"),
+                   as_json: bool = typer.Option(False, "--json", help="Print as JSON (for hosts)")) -> None:
+    """The files a run into OUTPUT_DIR writes (patterns with ###### for the frame number): what hosts read."""
+    from pathlib import Path
+
+    from .layout import ALPHA_FORMATS, OutputLayout
+
+    if alpha_format not in ALPHA_FORMATS:
+        raise _fail(VideomatteError(f"unknown --alpha-format {alpha_format!r}", code="config",
+                                    hint=f"use one of {', '.join(ALPHA_FORMATS)}"))
+    layout = OutputLayout(Path(output_dir).expanduser().absolute(), alpha_format).describe()
+    typer.echo(json.dumps(layout, indent=2) if as_json else "\n".join(f"{k}\t{v}" for k, v in layout.items()))
 
 
 @app.command("validate-config")
@@ -154,12 +208,9 @@ def validate_config(file: str = typer.Argument(..., help="JSON or YAML config fi
     try:
         cfg = build_config(file)
     except VideomatteError as exc:
-        Events("none").error(exc.message, exc.hint, exc.code)
-        raise typer.Exit(exc.exit_code) from None
+        raise _fail(exc) from None
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     typer.echo(f"{file}: ok", err=True)
-
-
 
 
 @app.command("make-example")
@@ -185,18 +236,17 @@ def _model_errors(fn):
     try:
         fn()
     except VideomatteError as exc:
-        Events("none").error(exc.message, exc.hint, exc.code)
-        raise typer.Exit(exc.exit_code) from None
+        raise _fail(exc) from None
 
 
 @models_app.command("list")
 def models_list() -> None:
-    """What is expected where, present or missing, with sha256."""
-    from .anchor import file_sha256
+    """What is expected where, present or missing (with where to download it), with sha256."""
+    from .fileio import file_sha256
     from .models import MODELS
 
     for model in MODELS.values():
-        state = f"present sha256={file_sha256(model.path)}" if model.path.is_file() else "MISSING"
+        state = f"present sha256={file_sha256(model.path)}" if model.path.is_file() else f"MISSING ({model.source})"
         typer.echo(f"{model.name}\t{model.path}\t{state}\t{model.description}")
 
 
@@ -228,3 +278,7 @@ def models_verify() -> None:
 
 def main() -> None:
     app(prog_name="videomatte-hq")
+
+
+if __name__ == "__main__":  # `python -m videomatte_hq.cli`, the reference tool's documented command
+    main()

@@ -100,7 +100,11 @@ class RuntimeConfig(_Section):
     @property
     def cpu_threads(self) -> int:
         """`threads`, else every core this process may use."""
-        return self.threads or len(os.sched_getaffinity(0))
+        if self.threads:
+            return self.threads
+        if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may use (containers, taskset)
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1  # macOS, Windows
 
 
 SECTIONS: dict[str, type[_Section]] = {

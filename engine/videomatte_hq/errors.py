@@ -24,6 +24,18 @@ class ModelFileError(VideomatteError):
     exit_code = 3
 
 
+class OutputError(VideomatteError):
+    """An output could not be written (no space, read-only filesystem, permissions) or the output folder is
+    in use by another run (exit code 4). Frames already written stay intact and resumable."""
+
+    exit_code = 4
+
+
+class Cancelled(KeyboardInterrupt):
+    """The run was cancelled (SIGTERM, Ctrl-C or an in-process cancel token); unwinds like Ctrl-C so
+    temp files are removed and the report says `cancelled`."""
+
+
 def format_frames(frames: list[int]) -> str:
     """Compact frame list for messages: [1,2,3,7] -> '1-3, 7'."""
     frames = sorted(set(frames))

@@ -1,7 +1,9 @@
-"""The progress protocol: JSON lines on stdout, the contract the host adapters read.
+"""Run events: one emitter, pluggable sinks.
 
-Every event is one JSON object on its own line with an ``event`` key; see README
-"Progress protocol". Terminal users get a rich progress bar with ETA instead.
+Every event is a dict with `event`, `time` (Unix seconds) and `run_id`, handed to each sink in turn: the
+JSON-lines stream on stdout (the host protocol, README "Progress protocol"), the terminal (a rich progress bar,
+warnings and errors on stderr), the live report on disk (report.ReportWriter) and any Python callable an
+in-process caller passes (`videomatte_hq.run(config, on_event=...)`).
 """
 
 from __future__ import annotations
@@ -9,98 +11,66 @@ from __future__ import annotations
 import json
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-PROTOCOL_VERSION = 1
+# 2: every event carries `run_id`; run_start carries the output layout (`layout`).
+PROTOCOL_VERSION = 2
 
 # Share of the overall progress each stage gets; hosts show `progress` directly.
 STAGE_WEIGHTS = {"segment": 0.4, "refine": 0.6}
 
+Sink = Callable[[dict[str, Any]], None]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
 
 class Events:
-    """Emits run events in one of the modes `jsonl`, `bar`, `none` (`auto` picks bar on a TTY)."""
-
-    def __init__(self, mode: str = "auto", stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
-        self.out = stdout or sys.stdout
-        self.err = stderr or sys.stderr
-        if mode == "auto":
-            mode = "bar" if self.err.isatty() else "none"
-        self.mode = mode
-        self._bar = None
-        self._task = None
+    def __init__(self, sinks: list[Sink] | tuple[Sink, ...] = (), run_id: str | None = None) -> None:
+        self.run_id = run_id or new_run_id()
+        self.sinks = list(sinks)
+        self.warnings: list[str] = []
         self._stages: dict[str, int] = {}
         self._done: dict[str, int] = {}
-        self.warnings: list[str] = []
 
-    # -- emission ---------------------------------------------------------
-    def _json(self, event: str, **fields: Any) -> None:
-        if self.mode == "jsonl":
-            record = {"event": event, "time": round(time.time(), 3), **fields}
-            self.out.write(json.dumps(record) + "\n")
-            self.out.flush()
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        record = {"event": event, "time": round(time.time(), 3), "run_id": self.run_id, **fields}
+        for sink in self.sinks:
+            sink(record)
+        return record
 
-    def _text(self, line: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(line)
-        else:
-            self.err.write(line + "\n")
-            self.err.flush()
-
-    # -- public events ------------------------------------------------------
-    def run_start(self, frames: int, frame_start: int, frame_end: int, output_dir: str, stages: list[str]) -> None:
+    def run_start(self, frames: int, frame_start: int, frame_end: int, stages: list[str],
+                  layout: dict[str, Any]) -> None:
         self._stages = {s: frames for s in stages}
-        self._json("run_start", protocol=PROTOCOL_VERSION, frames=frames, frame_start=frame_start,
-                   frame_end=frame_end, output_dir=output_dir, stages=stages)
+        self.emit("run_start", protocol=PROTOCOL_VERSION, frames=frames, frame_start=frame_start,
+                  frame_end=frame_end, output_dir=layout["output_dir"], stages=stages, layout=layout)
 
     def stage_start(self, stage: str, frames: int) -> None:
         self._stages[stage] = frames
         self._done[stage] = 0
-        self._json("stage_start", stage=stage, frames=frames)
-        if self.mode == "bar":
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+        self.emit("stage_start", stage=stage, frames=frames)
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=None, transient=False)
-            self._bar.start()
-            self._task = self._bar.add_task(stage, total=frames)
-
-    def frame_done(self, stage: str, frame: int, **fields: Any) -> None:
+    def frame_done(self, stage: str, frame: int, resumed: bool = False, **fields: Any) -> None:
         self._done[stage] = self._done.get(stage, 0) + 1
-        self._json("frame_done", stage=stage, frame=frame, done=self._done[stage],
-                   total=self._stages.get(stage, 0), progress=round(self.progress(), 4), **fields)
-        if self._bar is not None:
-            self._bar.advance(self._task)
+        self.emit("frame_done", stage=stage, frame=frame, done=self._done[stage], total=self._stages.get(stage, 0),
+                  progress=round(self.progress(), 4), resumed=resumed, **fields)
 
-    def stage_end(self, stage: str, seconds: float, **fields: Any) -> None:
-        self._json("stage_end", stage=stage, seconds=round(seconds, 3), **fields)
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+    def stage_end(self, stage: str, seconds: float) -> None:
+        self.emit("stage_end", stage=stage, seconds=round(seconds, 3))
 
-    def warning(self, message: str, code: str = "warning", **fields: Any) -> None:
+    def warning(self, message: str, code: str = "warning") -> None:
         self.warnings.append(message)
-        self._json("warning", code=code, message=message, **fields)
-        if self.mode != "jsonl":
-            self._text(f"warning: {message}")
+        self.emit("warning", code=code, message=message)
 
     def error(self, message: str, hint: str = "", code: str = "error") -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-        self._json("error", code=code, message=message, hint=hint)
-        # Always on stderr too: a host that only shows stderr still sees why the run failed.
-        fix = hint.replace("\n", "\n       ")  # one fix per line, aligned under the first
-        self.err.write(f"error: {message}\n" + (f"  fix: {fix}\n" if hint else ""))
-        self.err.flush()
+        self.emit("error", code=code, message=message, hint=hint)
 
     def run_end(self, status: str, **fields: Any) -> None:
-        self._json("run_end", status=status, **fields)
-        if self.mode != "jsonl" and status == "ok":
-            self._text(f"alpha written to {fields['alpha_dir']}" if "refine" in self._stages
-                       else f"trimaps written to {Path(fields['trimap_pattern']).parent}")
+        self.emit("run_end", status=status, **fields)
 
     def progress(self) -> float:
         """Overall fraction done, weighting the stages this run executes."""
@@ -108,3 +78,78 @@ class Events:
         total = sum(weights.values()) or 1.0
         done = sum(w * self._done.get(s, 0) / max(self._stages[s], 1) for s, w in weights.items())
         return done / total
+
+
+class JsonLines:
+    """The host protocol: one JSON object per line, flushed, on a stream that carries nothing else."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+class Console:
+    """The terminal: a progress bar per stage (`bar`), warnings, errors with their fix, the final line.
+    With `errors_only` (beside JSON lines) only errors are printed: a host that shows stderr still sees why."""
+
+    def __init__(self, stream: TextIO, bar: bool = False, errors_only: bool = False) -> None:
+        self.stream = stream
+        self.bar = bar
+        self.errors_only = errors_only
+        self._progress = None
+        self._task = None
+        self._stages: list[str] = []
+
+    def _print(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _stop_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        kind = record["event"]
+        if kind == "run_start":
+            self._stages = record["stages"]
+        elif kind == "stage_start" and self.bar:
+            from rich.console import Console as RichConsole
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                      console=RichConsole(file=self.stream))
+            self._progress.start()
+            self._task = self._progress.add_task(record["stage"], total=record["frames"])
+        elif kind == "frame_done" and self._progress is not None:
+            self._progress.advance(self._task)
+        elif kind == "stage_end":
+            self._stop_bar()
+        elif kind == "warning" and not self.errors_only:
+            self._print(f"warning: {record['message']}")
+        elif kind == "error":
+            self._stop_bar()
+            fix = record["hint"].replace("\n", "\n       ")  # one fix per line, aligned under the first
+            self._print(f"error: {record['message']}" + (f"\n  fix: {fix}" if record["hint"] else ""))
+        elif kind == "run_end" and record["status"] == "ok" and not self.errors_only:
+            self._print(f"alpha written to {record['alpha_dir']}" if "refine" in self._stages
+                        else f"trimaps written to {Path(record['trimap_pattern']).parent}")
+
+
+def terminal_sinks(mode: str, stdout: TextIO | None = None, stderr: TextIO | None = None) -> list[Sink]:
+    """The sinks of a `--progress` mode: `jsonl` (stdout; errors on stderr too), `bar`, `none`
+    (warnings and errors only), `auto` (bar on a terminal)."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    if mode == "auto":
+        mode = "bar" if err.isatty() else "none"
+    if mode == "jsonl":
+        return [JsonLines(out), Console(err, errors_only=True)]
+    return [Console(err, bar=mode == "bar")]

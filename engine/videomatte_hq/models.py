@@ -1,15 +1,18 @@
-"""Model files: where they live (repo-local third_party/ by default), the path policy, install and verify."""
+"""Model files: where they live (repo-local third_party/ by default), the path policy, install and verify.
+
+Each model names the code that loads it (`verifier`, resolved only when used): the backends verify their own
+files, so this low layer never imports them."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .anchor import file_sha256
+from . import registry
 from .errors import ModelFileError
+from .fileio import atomic_write, file_sha256
 
 # The project checkout (engine/videomatte_hq/ -> root); VIDEOMATTE_HQ_ROOT points elsewhere for other installs.
 PROJECT_ROOT = Path(os.environ.get("VIDEOMATTE_HQ_ROOT", Path(__file__).resolve().parents[2]))
@@ -22,6 +25,7 @@ class ModelFile:
     relative: str
     description: str
     source: str
+    verifier: str  # "module:Class.method", called as verifier(model, path): loads the file as a run will
 
     @property
     def path(self) -> Path:
@@ -32,14 +36,17 @@ ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases"
 # ultralytics picks the architecture from the file name, so these names are the only valid ones.
 SAM_FILES = tuple(f"sam2{v}_{size}.pt" for v in ("", ".1") for size in "tsbl") + ("sam3.pt",)
 YOLO_FILES = ("yolo11n-seg.pt", "yolo11s-seg.pt", "yolo11n.pt", "yolo11s.pt")
+SAM_VERIFY = "videomatte_hq.segment.sam2:SAM2Backend.verify_file"
+YOLO_VERIFY = "videomatte_hq.auto_anchor:verify_file"
 
 MODELS = {
     "mematte": ModelFile("mematte", "MEMatte/checkpoints/MEMatte_ViTS_DIM.pth", "MEMatte ViT-S refinement (MIT)",
-                         "https://github.com/linyiheng123/MEMatte (release checkpoint MEMatte_ViTS_DIM.pth)"),
+                         "https://github.com/linyiheng123/MEMatte (release checkpoint MEMatte_ViTS_DIM.pth)",
+                         "videomatte_hq.refine.mematte.backend:MEMatteBackend.verify_file"),
     **{f[:-3]: ModelFile(f[:-3], f"ultralytics/{f}", "SAM segmentation/tracking (ultralytics, AGPL-3.0)",
-                         ULTRALYTICS_ASSETS) for f in SAM_FILES},
+                         ULTRALYTICS_ASSETS, SAM_VERIFY) for f in SAM_FILES},
     **{f[:-3]: ModelFile(f[:-3], f"ultralytics/{f}", "YOLO person detector for auto-anchor (ultralytics, AGPL-3.0)",
-                         ULTRALYTICS_ASSETS) for f in YOLO_FILES},
+                         ULTRALYTICS_ASSETS, YOLO_VERIFY) for f in YOLO_FILES},
 }
 
 
@@ -80,15 +87,8 @@ def resolve_model_path(model: ModelFile, given: str | None, allow_external: bool
 
 
 def verify(model: ModelFile, path: Path) -> str:
-    """Load the file the way the engine will (strictly); returns its sha256."""
-    if model.name == "mematte":
-        from .refine.mematte.weights import load_mematte
-
-        load_mematte(path)
-    else:
-        from .segment.ultralytics_sam import load_model
-
-        load_model(path, model.name + ".pt")
+    """Load the file the way the engine will (strictly, by the code that uses it); returns its sha256."""
+    registry.resolve(model.verifier)(model, path)
     return file_sha256(path)
 
 
@@ -99,9 +99,5 @@ def install(name: str, source: Path) -> Path:
     if not source.is_file():
         raise ModelFileError(f"file not found: {source}", hint="check --from", code="model_missing")
     verify(model, source)
-    model.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=model.path.parent, prefix=f".{model.path.name}.")
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, model.path)
+    atomic_write(model.path, lambda tmp: shutil.copyfile(source, tmp))
     return model.path

@@ -6,7 +6,7 @@ from .command import EngineCommand, farm_commands
 from .events import EngineError, RunState
 from .frames import chunks, hashes_to_printf, printf_to_hashes, sequence_path
 from .job import MatteJob, clean_env
-from .layout import alpha_path, trimap_path
+from .layout import engine_layout
 
-__all__ = ["EngineCommand", "EngineError", "MatteJob", "RunState", "alpha_path", "chunks", "clean_env",
-           "farm_commands", "hashes_to_printf", "printf_to_hashes", "sequence_path", "trimap_path"]
+__all__ = ["EngineCommand", "EngineError", "MatteJob", "RunState", "chunks", "clean_env", "engine_layout",
+           "farm_commands", "hashes_to_printf", "printf_to_hashes", "sequence_path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-SUPPORTED_PROTOCOL = 1
+SUPPORTED_PROTOCOL = 2
 
 
 class EngineError(Exception):
@@ -30,6 +30,8 @@ class RunState:
     result: dict | None = None  # the run_end event once the run is done
     frames_done: dict[str, list[int]] = field(default_factory=dict)
     frame_range: tuple[int, int] | None = None  # what the engine processes (auto-anchor may move the start)
+    run_id: str = ""
+    layout: dict = field(default_factory=dict)  # the engine's output layout (alpha_pattern, trimap_pattern, ...)
 
     @property
     def finished(self) -> bool:
@@ -50,6 +52,7 @@ class RunState:
                 self.warnings.append(f"engine protocol {event.get('protocol')} (this adapter knows "
                                      f"{SUPPORTED_PROTOCOL})")
             self.frame_range = (event["frame_start"], event["frame_end"])
+            self.run_id, self.layout = event.get("run_id", ""), event.get("layout", {})
             self.message = f"frames {event['frame_start']}-{event['frame_end']}"
         elif kind == "stage_start":
             self.stage = event["stage"]

@@ -10,7 +10,6 @@ import os
 import queue
 import subprocess
 import threading
-import time
 
 from .events import EngineError, RunState
 
@@ -56,16 +55,22 @@ class MatteJob:
             sink(line)
         eof.set()
 
-    def _drain(self) -> None:
+    def _drain(self, block: float = 0.0) -> None:
+        """Apply the queued lines; with `block`, first wait up to that long for one (no busy waiting)."""
+        try:
+            self.state.feed(self._queue.get(timeout=block) if block else self._queue.get_nowait())
+        except queue.Empty:
+            return
         while True:
             try:
                 self.state.feed(self._queue.get_nowait())
             except queue.Empty:
                 return
 
-    def poll(self) -> RunState:
-        """Apply the events read so far; sets `returncode` once the process has ended and all its output is read."""
-        self._drain()
+    def poll(self, block: float = 0.0) -> RunState:
+        """Apply the events read so far (waiting up to `block` s for the next); sets `returncode` once the
+        process has ended and all its output is read."""
+        self._drain(block)
         if self.running and self._proc.poll() is not None and all(e.is_set() for e in self._eof):
             self._drain()
             self.returncode = self._proc.returncode
@@ -73,7 +78,8 @@ class MatteJob:
         return self.state
 
     def _finish(self) -> None:
-        if self.cancelled:  # the engine's own hint names --resume; in a host that is the Resume button
+        if self.cancelled and self.returncode != 0:  # (a run that ended before the cancel reached it is done)
+            # the engine's own hint names --resume; in a host that is the Resume button
             self.state.error = EngineError("cancelled", "press Resume to continue (frames written so far are kept)",
                                            "cancelled")
         elif self.returncode != 0 and self.state.error is None:
@@ -86,15 +92,15 @@ class MatteJob:
     def running(self) -> bool:
         return self._proc is not None and self.returncode is None
 
-    def wait(self, on_update=None, interval: float = 0.1) -> RunState:
-        """Block until done (headless hosts, farm); `on_update(state)` after each poll."""
+    def wait(self, on_update=None, until=None, interval: float = 0.1) -> RunState:
+        """Block until done (headless hosts, farm), or until `until(state)` is true; `on_update(state)` after
+        each batch of events. Sleeps on the event queue, not in a polling loop."""
         while True:
-            self.poll()
+            self.poll(block=interval)
             if on_update:
                 on_update(self.state)
-            if self.returncode is not None:
+            if self.returncode is not None or (until is not None and until(self.state)):
                 return self.state
-            time.sleep(interval)
 
     def cancel(self, grace: float = 5.0) -> None:
         if self._proc is None or self._proc.poll() is not None:

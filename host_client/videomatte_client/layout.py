@@ -1,17 +1,28 @@
-"""The engine's documented output layout (README "Output layout")."""
+"""The engine's output layout, asked of the engine itself: it alone spells the file names.
+
+During a run the layout arrives in the `run_start` event (`RunState.layout`); before one, `engine_layout` asks
+`videomatte-hq layout --output-dir D --alpha-format F --json`.
+"""
 
 from __future__ import annotations
 
-import os
+import json
+import subprocess
 
-ALPHA_EXT = {"png16": ".png", "png8": ".png", "exr16": ".exr", "exr32": ".exr"}
-
-
-def alpha_path(output_dir: str, alpha_format: str = "png16") -> str:
-    """Pattern of the alpha sequence: `<out>/alpha/######.png` (frame numbers = source frames, 6 digits)."""
-    return os.path.join(output_dir, "alpha", "######" + ALPHA_EXT[alpha_format])
+from .events import EngineError
+from .job import clean_env
 
 
-def trimap_path(output_dir: str) -> str:
-    """Pattern of the trimap sequence: `<out>/qc/trimap.######.png` (0 bg, 128 unknown, 255 fg)."""
-    return os.path.join(output_dir, "qc", "trimap.######.png")
+def engine_layout(executable: list[str], output_dir: str, alpha_format: str = "png16") -> dict:
+    """{"alpha_pattern", "trimap_pattern", "run_summary", ...}: the files a run into `output_dir` writes
+    (a run of `#` stands for the source frame number)."""
+    argv = [*executable, "layout", "--output-dir", output_dir, "--alpha-format", alpha_format, "--json"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=120)
+    except OSError as exc:
+        raise EngineError(f"cannot start the engine {executable[0]!r}: {exc.strerror}",
+                          "set the engine executable in the add-on/plugin settings", "launch") from exc
+    if proc.returncode != 0:
+        raise EngineError(f"the engine's layout command failed ({proc.returncode})", proc.stderr.strip(), "layout",
+                          proc.returncode)
+    return json.loads(proc.stdout)

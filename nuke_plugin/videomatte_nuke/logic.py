@@ -121,7 +121,8 @@ def anchor_pattern(output_dir: str) -> str:
     return os.path.join(output_dir, "anchor", "anchor.####.exr")
 
 
-def result_knobs(frame_range: tuple[int, int], plate: PlatePlan) -> dict:
-    """Top-level knob values that point the internal Reads at what the engine wrote (the file frames of its
-    run_start event); the Reads' file paths are expressions on `output_dir` (only top-level knobs are saved)."""
-    return {"result_first": frame_range[0], "result_last": frame_range[1], "frame_offset": plate.offset}
+def result_knobs(frame_range: tuple[int, int], plate: PlatePlan, layout: dict) -> dict:
+    """Top-level knob values that point the internal Reads at what the engine wrote: the file frames and the
+    sequences of its run_start event (the engine owns the output layout; only top-level knobs are saved)."""
+    return {"result_first": frame_range[0], "result_last": frame_range[1], "frame_offset": plate.offset,
+            "alpha_file": layout["alpha_pattern"], "trimap_file": layout["trimap_pattern"]}

@@ -67,7 +67,7 @@ def _finish(node, job: MatteJob, plan: PlatePlan) -> None:
         _set_status(node, f"error: {state.error.message}")
         nuke.message(f"VideomatteHQ: {state.error}")
         return
-    for name, value in result_knobs(state.frame_range, plan).items():
+    for name, value in result_knobs(state.frame_range, plan, state.layout).items():
         node[name].setValue(value)
     for name in ("AlphaRead", "TrimapRead"):
         node.node(name)["reload"].execute()

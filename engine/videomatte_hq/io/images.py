@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import errno
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
-from ..errors import VideomatteError
+from ..errors import OutputError, VideomatteError
+from ..fileio import atomic_write, no_space
 
 _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
 
@@ -59,9 +59,8 @@ def read_attribute(path: Path, name: str) -> str | None:
 
 def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, ...],
                 attributes: dict[str, str] | None = None) -> None:
-    """Write atomically: a temp file in the same folder, then rename, so no reader sees a partial frame."""
+    """Write atomically (fileio.atomic_write): no reader sees a partial frame, others can read it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     height, width, nch = pixels.shape
@@ -73,16 +72,15 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
         spec.attribute("compression", "zip")
     for key, value in (attributes or {}).items():
         spec.attribute(key, value)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec) or not out.write_image(np.ascontiguousarray(pixels)):
+        if out is None or not out.open(tmp, spec) or not out.write_image(np.ascontiguousarray(pixels)) \
+                or not out.close():
             reason = (out.geterror() if out is not None else oiio.geterror()).strip()
-            raise VideomatteError(f"cannot write {path}: {reason}", hint="check free disk space and permissions",
-                                  code="write")
-        out.close()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            if no_space(path):  # OpenImageIO reports no errno
+                raise OSError(errno.ENOSPC, reason)
+            raise OutputError(f"cannot write {path}: {reason}", hint="check free disk space and permissions; "
+                              "frames already written are kept: rerun with --resume", code="write")
+
+    atomic_write(path, write)

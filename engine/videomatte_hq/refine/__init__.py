@@ -13,11 +13,6 @@ import numpy as np
 
 from .. import registry
 
-BACKENDS = {
-    "closed_form": "videomatte_hq.refine.closed_form:ClosedFormBackend",
-    "mematte": "videomatte_hq.refine.mematte.backend:MEMatteBackend",
-}
-
 
 class RefineBackend(Protocol):
     name: str
@@ -36,4 +31,4 @@ class RefineBackend(Protocol):
 
 
 def backend_class(name: str):
-    return registry.backend_class(BACKENDS, name, "refine_backend")
+    return registry.backend_class("refine", name)

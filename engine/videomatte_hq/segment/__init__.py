@@ -15,12 +15,6 @@ import numpy as np
 
 from .. import registry
 
-BACKENDS = {
-    "sam2": "videomatte_hq.segment.sam2:SAM2Backend",
-    "ultralytics_sam3": "videomatte_hq.segment.sam2:SAM3Backend",
-    "flow": "videomatte_hq.segment.flow:FlowBackend",
-}
-
 
 class Tracker(Protocol):
     """Follows one subject through consecutive frames; probabilities are (H, W) float32 in [0, 1]."""
@@ -36,6 +30,8 @@ class Tracker(Protocol):
 
 class SegmentBackend(Protocol):
     name: str
+    # Optional: `mask_from_box(config, image, box) -> mask | None` where the model can turn a box prompt into a
+    # mask (auto-anchor asks for it instead of checking backend names).
 
     @staticmethod
     def model_files(config) -> list[Path]:
@@ -45,7 +41,7 @@ class SegmentBackend(Protocol):
 
 
 def backend_class(name: str):
-    return registry.backend_class(BACKENDS, name, "segment_backend")
+    return registry.backend_class("segment", name)
 
 
 def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], list[int]]:

@@ -13,8 +13,8 @@ import numpy as np
 
 from .. import torch_device
 from ..errors import VideomatteError
-from ..models import SAM_FILES, resolve_model_path, ultralytics_model
-from .ultralytics_sam import VideoSession, configure_offline
+from ..models import SAM_FILES, ModelFile, resolve_model_path, ultralytics_model
+from ..ultralytics_models import VideoSession, configure_offline, load_model, predict
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -52,6 +52,19 @@ class SAM2Backend:
         """`segmentation.model`: a file name under third_party/ultralytics/, or a path to one."""
         model, given = ultralytics_model(config.segmentation.model or cls.default_model, cls.display_name, SAM_FILES)
         return [resolve_model_path(model, given, True, cls.display_name)]
+
+    @staticmethod
+    def verify_file(model: ModelFile, path: Path) -> None:
+        """`models verify`/`install`: load as a run will (the canonical file name picks the architecture)."""
+        load_model(path, model.name + ".pt")
+
+    @classmethod
+    def mask_from_box(cls, config, image_bgr: np.ndarray, box: list[int], device: str | None) -> np.ndarray | None:
+        """The subject's mask from a box prompt (auto-anchor), or None where SAM returns none."""
+        path = cls.model_files(config)[0]
+        masks = predict(load_model(path, path.name), image_bgr, config.runtime.cpu_threads, bboxes=[box],
+                        device=device).masks
+        return None if masks is None else masks.data[0].float().cpu().numpy()
 
     @classmethod
     def predictor_class(cls):

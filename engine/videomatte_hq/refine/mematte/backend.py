@@ -9,7 +9,7 @@ import torch
 
 from ... import torch_device
 from ...errors import ModelFileError
-from ...models import MODELS, check_policy, resolve_model_path
+from ...models import MODELS, ModelFile, check_policy, resolve_model_path
 from .model import postprocess
 from .weights import load_mematte
 
@@ -33,8 +33,8 @@ def checkpoint_path(config) -> Path:
 class MEMatteBackend:
     name = "mematte"
     display_name = "MEMatte"
-    # 480 px: the official pad-to-32 rule grows it to 512, one decoder patch (a 512 tile grows to 544,
-    # i.e. four decoder patches); chosen by bench/mematte_tiling.py, see docs/benchmarks.md.
+    # 480 px (a multiple of 32, so the official pad-to-32 leaves it as it is) fits one 512 px decoder canvas;
+    # chosen by bench/mematte_tiling.py, see docs/benchmarks.md.
     default_tile = 480
     default_overlap = 64
 
@@ -42,6 +42,11 @@ class MEMatteBackend:
     def model_files(config) -> list[Path]:
         """The checkpoint; raises before any frame is processed if it is missing or not allowed."""
         return [checkpoint_path(config)]
+
+    @staticmethod
+    def verify_file(model: ModelFile, path: Path) -> None:  # noqa: ARG004 - the verifier signature
+        """`models verify`/`install`: a strict load."""
+        load_mematte(path)
 
     def __init__(self, config, warn) -> None:
         self.path = checkpoint_path(config)

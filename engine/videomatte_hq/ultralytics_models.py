@@ -1,4 +1,5 @@
-"""The one place that touches ultralytics' SAM internals (tested with ultralytics 8.4.x, pinned in pyproject).
+"""The one place that touches ultralytics (tested with 8.4.x, pinned in pyproject): offline set-up, model
+loading under the canonical file names, one-image predict, and SAM2 video propagation over our frames.
 
 The stock `SAM2VideoPredictor` only reads video files, so frames from our reader are fed
 to it one at a time: we set the attributes its `inference()` reads (`dataset.frame`,
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
-from ..io.colour import to_bgr_u8
-from ..models import PROJECT_ROOT
+from .errors import ModelFileError
+from .io.colour import to_bgr_u8
+from .models import PROJECT_ROOT
 
 # Frames per propagation pass; the predictor only uses it as an upper bound.
 MAX_FRAMES = 1 << 30

@@ -3,19 +3,17 @@
     <output_dir>/alpha/<frame:06d>.png|.exr   alpha (png16 default; EXR has one channel `A`)
     <output_dir>/qc/trimap.<frame:06d>.png    trimap, uint8 0 / 128 / 255
     <output_dir>/config_used.json             the fully resolved config
-    <output_dir>/run_summary.json             what ran, with what, how long
+    <output_dir>/run_summary.json             the run report: live while the run goes, final when it ends
         (farm steps: config_used.segment.json / run_summary.segment.json, ...refine.<first>-<last>.json)
     <output_dir>/anchor_mask.auto.png         when auto-anchor made the anchor
 
-Each frame file carries the hash of the settings that produced it in its metadata,
-so `--resume` keeps exactly the frames a matching run wrote.
+The engine is the only place that spells these names: hosts get them from `describe()` (the `layout` command,
+the `run_start` event and the report). Each frame file carries the hash of the settings that produced it in its
+metadata, so `--resume` keeps exactly the frames a matching run wrote.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from .trimap import UNKNOWN
 
 HASH_ATTR = "videomatte_hq:config_hash"
 UNKNOWN_ATTR = "videomatte_hq:unknown_pixels"
+FRAME_DIGITS = 6
 
 ALPHA_FORMATS = {  # name -> (extension, pixel format)
     "png16": (".png", "uint16"),
@@ -46,49 +45,57 @@ def quantize(alpha: np.ndarray, alpha_format: str) -> np.ndarray:
     return alpha.astype(np.float32)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+def report_tag(stage: str, first: int, last: int) -> str:
+    """'' for a whole run, '.segment', '.refine.<first>-<last>': one report per farm step, so parallel chunks
+    never share a file."""
+    return {"all": "", "segment": ".segment"}.get(stage, f".{stage}.{first}-{last}")
 
 
 class OutputLayout:
     def __init__(self, root: Path, alpha_format: str) -> None:
-        self.root = root
+        self.root = Path(root)
         self.alpha_format = alpha_format
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
-        self.alpha_dir = root / "alpha"
-        self.qc_dir = root / "qc"
-        self.anchor_auto = root / "anchor_mask.auto.png"
+        self.alpha_dir = self.root / "alpha"
+        self.qc_dir = self.root / "qc"
+        self.anchor_auto = self.root / "anchor_mask.auto.png"
 
     def reports(self, stage: str, first: int, last: int) -> tuple[Path, Path]:
-        """(config_used, run_summary) of a run: one pair per farm step, so parallel chunks never share a file."""
-        tag = {"all": "", "segment": ".segment"}.get(stage, f".{stage}.{first}-{last}")
+        """(config_used, run_summary) of a run or farm step."""
+        tag = report_tag(stage, first, last)
         return self.root / f"config_used{tag}.json", self.root / f"run_summary{tag}.json"
 
+    def report_files(self) -> list[Path]:
+        """Every run/step report in the folder: the whole run's first, then the farm steps'."""
+        main = self.root / "run_summary.json"
+        steps = sorted(p for p in self.root.glob("run_summary.*.json"))
+        return ([main] if main.is_file() else []) + steps
+
+    def describe(self) -> dict[str, Any]:
+        """The layout as hosts read it (`videomatte-hq layout --json`, the run_start event, the report)."""
+        config_used, summary = self.reports("all", 0, 0)
+        return {"output_dir": str(self.root), "alpha_format": self.alpha_format,
+                "alpha_pattern": self.alpha_pattern, "trimap_pattern": self.trimap_pattern,
+                "frame_digits": FRAME_DIGITS,
+                "run_summary": str(summary), "config_used": str(config_used),
+                "anchor_auto": str(self.anchor_auto)}
+
     def write_auto_anchor(self, mask: np.ndarray) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         write_image(self.anchor_auto, (mask >= 0.5).astype(np.uint8) * 255, "uint8", ("Y",))
 
     def alpha_path(self, frame: int) -> Path:
-        return self.alpha_dir / f"{frame:06d}{self.alpha_ext}"
+        return self.alpha_dir / f"{frame:0{FRAME_DIGITS}d}{self.alpha_ext}"
 
     def trimap_path(self, frame: int) -> Path:
-        return self.qc_dir / f"trimap.{frame:06d}.png"
+        return self.qc_dir / f"trimap.{frame:0{FRAME_DIGITS}d}.png"
 
     @property
     def alpha_pattern(self) -> str:
-        return str(self.alpha_dir / f"######{self.alpha_ext}")
+        return str(self.alpha_dir / f"{'#' * FRAME_DIGITS}{self.alpha_ext}")
 
     @property
     def trimap_pattern(self) -> str:
-        return str(self.qc_dir / "trimap.######.png")
-
-    def existing(self, paths: list[Path]) -> list[Path]:
-        return [p for p in paths if p.exists()]
+        return str(self.qc_dir / f"trimap.{'#' * FRAME_DIGITS}.png")
 
     @staticmethod
     def matches(path: Path, config_hash: str) -> bool:

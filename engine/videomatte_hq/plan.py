@@ -1,0 +1,193 @@
+"""Everything checked before the first frame is written: the source and range, the model files, the output
+folder (locked, existing outputs refused), the anchors, and the stage hashes that make resume exact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import auto_anchor, refine, segment
+from .anchor import load_anchor
+from .config import Config
+from .errors import ModelFileError, VideomatteError, format_frames
+from .fileio import file_sha256
+from .io.images import read_attribute
+from .io.source import FrameSource, open_source
+from .layout import HASH_ATTR, OutputLayout
+from .lock import FolderLock
+from .report import RunReport
+
+STAGE_MODULES = {"segment": segment, "refine": refine}
+
+
+@dataclass
+class RunPlan:
+    config: Config
+    source: FrameSource
+    frames: list[int]
+    requested: tuple[int, int]
+    anchor_frame: int
+    layout: OutputLayout
+    stages: list[str]
+    models: dict[str, list[dict[str, str]]]  # stage -> [{"path", "sha256"}] of the model files it uses
+    lock: FolderLock
+    anchors: dict[int, np.ndarray] = field(default_factory=dict)
+    anchor_files: dict[int, dict[str, str]] = field(default_factory=dict)
+    auto_anchor: auto_anchor.AutoAnchor | None = None
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def new_report(self, run_id: str) -> RunReport:
+        layout, auto = self.layout, self.auto_anchor
+        return RunReport(
+            run_id=run_id, input=self.source.description, input_kind=self.source.kind,
+            plate_size=[self.source.width, self.source.height], input_linear=self.source.linear,
+            requested_frame_start=self.requested[0], requested_frame_end=self.requested[1],
+            frame_start=self.frames[0], frame_end=self.frames[-1], frame_count=len(self.frames), stages=self.stages,
+            anchor={"frame": self.anchor_frame, "path": self.anchor_files.get(self.anchor_frame, {}).get("path"),
+                    "files": {str(k): v for k, v in self.anchor_files.items()}},
+            auto_anchor=None if auto is None else {
+                "method": auto.method, "probe_frame": auto.frame, "box": auto.box, "mask_from": auto.mask_from,
+                "dark_frames_skipped": auto.dark_frames, "path": str(layout.anchor_auto)},
+            backends={s: {"name": self.config.backend(s), "model_files": self.models[s]} for s in self.stages},
+            config_hash=self.hashes, device=self.config.runtime.device, precision=self.config.runtime.precision,
+            outputs=layout.describe())
+
+
+def _anchor_required(source: FrameSource) -> VideomatteError:
+    return VideomatteError(
+        "anchor_mask is required for v2 pipeline runs",
+        hint="pass --anchor-mask FILE (a white-on-black roto of the subject at --anchor-frame)"
+             + ("" if source.kind == "video" else ", or --auto-anchor to detect the person"), code="anchor")
+
+
+def _wants_auto_anchor(config: Config, source: FrameSource) -> bool:
+    """Explicit --auto-anchor, or a video given without an anchor (as the reference tool)."""
+    if config.segmentation.auto_anchor and config.io.anchor_mask:
+        raise VideomatteError("--auto-anchor and --anchor-mask both given", code="anchor",
+                              hint="drop one: the anchor mask, or the automatic person detection")
+    return config.segmentation.auto_anchor or (source.kind == "video" and not config.io.anchor_mask)
+
+
+def prepare(config: Config, warn, run_id: str) -> RunPlan:
+    """The checked plan; the output folder is locked from here until `plan.lock.release()`."""
+    io, runtime = config.io, config.runtime
+    if not io.input:
+        raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
+    if not io.output_dir:
+        raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
+    source = open_source(io.input, io.input_colorspace, warn)
+    first = io.frame_start if io.frame_start is not None else source.frames[0]
+    last = io.frame_end if io.frame_end is not None else source.frames[-1]
+    if first > last:
+        raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",
+                              hint=f"the input has frames {format_frames(source.frames)}", code="range")
+    frames = list(range(first, last + 1))
+    source.check(frames, full=runtime.preflight == "full")
+    stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
+    models = _model_files(config, stages)
+    layout = OutputLayout(Path(io.output_dir), io.alpha_format)
+    lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()
+    plan = RunPlan(config, source, frames, (first, last), _anchor_frame(config, frames), layout, stages, models,
+                   lock)
+    try:
+        if not (runtime.resume or runtime.overwrite):
+            _refuse_existing(layout, frames, stages)
+        if "segment" in stages:
+            _set_anchors(plan, warn)
+        plan.hashes = _stage_hashes(plan)
+    except BaseException:
+        lock.discard()
+        raise
+    return plan
+
+
+def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Each stage's model files with their sha256; every missing or refused file is reported at once."""
+    models, errors = {}, []
+    for stage in stages:
+        try:
+            paths = STAGE_MODULES[stage].backend_class(config.backend(stage)).model_files(config)
+        except ModelFileError as exc:
+            errors.append(exc)
+            continue
+        models[stage] = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+    if len(errors) > 1:
+        raise ModelFileError("; ".join(e.message for e in errors), hint="\n".join(e.hint for e in errors),
+                             code=errors[0].code)
+    if errors:
+        raise errors[0]
+    return models
+
+
+def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
+    found = {kind: [p for p in paths if p.exists()] for kind, paths in (
+        ("trimap", [layout.trimap_path(f) for f in frames] if "segment" in stages else []),
+        ("alpha", [layout.alpha_path(f) for f in frames] if "refine" in stages else []))}
+    if any(found.values()):
+        counts = " and ".join(f"{len(p)} {kind}" for kind, p in found.items() if p)
+        example = next(p for paths in found.values() for p in paths)
+        raise VideomatteError(
+            f"{layout.root} already holds {counts} frames of this range (e.g. {example.name})",
+            hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output-dir",
+            code="output_exists")
+
+
+def _anchor_frame(config: Config, frames: list[int]) -> int:
+    return config.io.anchor_frame if config.io.anchor_frame is not None else frames[0]
+
+
+def _set_anchors(plan: RunPlan, warn) -> None:
+    """The given anchor and extra anchors, or the auto-anchor (written to anchor_mask.auto.png), which may
+    move the start past a black opening."""
+    config, source, io = plan.config, plan.source, plan.config.io
+    paths = {plan.anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
+    if _wants_auto_anchor(config, source):
+        auto = auto_anchor.find(source, plan.frames, config, warn)
+        plan.frames = [f for f in plan.frames if f >= auto.frame]
+        plan.anchor_frame, plan.auto_anchor = auto.frame, auto
+        plan.layout.write_auto_anchor(auto.mask)
+        paths = {auto.frame: str(plan.layout.anchor_auto), **paths}
+    elif not io.anchor_mask:
+        raise _anchor_required(source)
+    frames = plan.frames
+    for frame, path in paths.items():
+        if not frames[0] <= frame <= frames[-1]:
+            raise VideomatteError(f"anchor frame {frame} is outside the frame range {frames[0]}-{frames[-1]}",
+                                  hint="set --anchor-frame to a frame inside the range", code="anchor")
+        plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn)
+        plan.anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
+
+
+def _stage_hashes(plan: RunPlan) -> dict[str, str]:
+    """The segment hash comes from the plate, anchors, settings and model files, or, for a refine-only
+    run (a farm chunk), from the trimaps stage 1 left in qc/; the refine hash builds on it."""
+    def weights(stage: str) -> list[str]:
+        return [m["sha256"] for m in plan.models.get(stage, [])]
+
+    if "segment" in plan.stages:
+        extra: dict[str, Any] = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
+                                 "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()},
+                                 "models": weights("segment")}
+        seg = plan.config.stage_hash("segment", extra)
+    else:
+        seg = _trimap_hash(plan)
+    return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg, "models": weights("refine")})}
+
+
+def _trimap_hash(plan: RunPlan) -> str:
+    layout = plan.layout
+    found = {f: read_attribute(layout.trimap_path(f), HASH_ATTR) for f in plan.frames}
+    missing = [f for f, h in found.items() if h is None]
+    if missing:
+        raise VideomatteError(f"trimaps for frames {format_frames(missing)} are missing in {layout.qc_dir}",
+                              hint="run `--stage segment` over the whole shot first (same --output-dir); if "
+                                   "auto-anchor moved the start past a black opening, start the chunks at the "
+                                   "frame_start in run_summary.segment.json",
+                              code="trimaps_missing")
+    if len(set(found.values())) > 1:
+        raise VideomatteError(f"the trimaps in {layout.qc_dir} come from different segment runs",
+                              hint="re-run `--stage segment --overwrite` over the whole shot", code="trimaps_mixed")
+    return next(iter(found.values()))
