@@ -46,13 +46,14 @@ def test_black_opening_shifts_start_and_person_is_found(tmp_path, black_opening_
                    env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")})  # no YOLO file installed there
     assert proc.returncode == 0, proc.stderr
     warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
-    assert any("using the weight-free hog_grabcut detector" in w for w in warnings)
+    assert any(w.startswith("auto-anchor YOLO checkpoint not found") and "uses the weight-free hog_grabcut detector"
+               in w for w in warnings)
 
     summary = json.loads((out / "run_summary.json").read_text())
     assert (summary["requested_frame_start"], summary["frame_start"], summary["frame_end"]) == (0, 3, 7)
     auto = summary["auto_anchor"]
     assert auto["method"] == "hog_grabcut" and auto["probe_frame"] == 3 and auto["dark_frames_skipped"] == [0, 1, 2]
-    assert auto["mask_from"] == "grabcut"
+    assert auto["mask_from"] == "grabcut" and auto["score"] >= 1.0  # above the documented HOG confidence
     assert summary["anchor"]["frame"] == 3 and summary["anchor"]["path"] == str(out / "anchor_mask.auto.png")
     assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in range(3, 8)]
 
@@ -127,13 +128,39 @@ def test_yolo_person_box_becomes_the_anchor(tmp_path, black_opening_clip, sam2_f
     if segment == "sam2":
         backends += ["--sam-model", str(sam2_files["seen"]), "--imgsz", "256"]
     out = tmp_path / "out"
+    cfg = tmp_path / "untrained.yaml"  # generated weights give small boxes: the mechanism, not the detector
+    cfg.write_text("segmentation:\n  auto_anchor_min_height: 0.0\n  auto_anchor_min_confidence: 0.0\n")
     proc = run_cli(*backends, "-i", black_opening_clip, "-o", out, "--auto-anchor-method", "yolo",
-                   "--auto-anchor-model", weights, "--trimap-band", "maximum")
+                   "--auto-anchor-model", weights, "--trimap-band", "maximum", "--config", cfg)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "run_summary.json").read_text())
     assert summary["auto_anchor"]["method"] == "yolo" and summary["frame_start"] == 3
+    assert summary["auto_anchor"]["score"] > 0.9  # the biased class head
     assert summary["auto_anchor"]["mask_from"] == {"flow": "yolo_seg", "sam2": "sam"}[segment]
     x0, y0, x1, y1 = summary["auto_anchor"]["box"]
     assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
     mask = read_pixels(out / "anchor_mask.auto.png")[0][..., 0] > 0.5
     assert mask.any() and not mask.all()
+
+
+def test_implausible_detections_are_refused_with_the_reason():
+    """The spoon that hog_grabcut took for a person on the public hair_pan clip (960x540, as an mp4): box
+    [684, 80, 757, 226], SVM margin 0.29; and the figure of this file's clip: margin 2.38, full height."""
+    from videomatte_hq.auto_anchor import Detection, implausible
+    from videomatte_hq.config import build_config
+
+    seg = build_config().segmentation
+    spoon_mask = np.zeros((540, 960), np.float32)
+    spoon_mask[90:220, 700:740] = 1
+    spoon = Detection([684, 80, 757, 226], 0.29, spoon_mask, "grabcut")
+    assert "confidence 0.29 is below 1.0" in implausible(spoon, "hog_grabcut", 540, seg)
+    spoon.score = 1.5  # a confident detection of that box, in a 1080-line plate: too small for the subject
+    assert "146 px high, under 25% of the frame height (1080 px)" in implausible(spoon, "hog_grabcut", 1080, seg)
+    figure = Detection([93, 0, 224, 240], 2.38, person()[1].astype(np.float32), "grabcut")
+    assert implausible(figure, "hog_grabcut", 240, seg) is None
+    figure.mask = np.zeros_like(figure.mask)
+    figure.mask[:20, 93:224] = 1
+    assert "fills 8% of its box" in implausible(figure, "hog_grabcut", 240, seg)
+    assert implausible(Detection([0, 0, 32, 32], 0.2, np.ones((240, 320), np.float32), "sam"), "yolo", 240,
+                       build_config(overrides={"auto_anchor_min_confidence": 0.1,
+                                               "auto_anchor_min_height": 0.1}).segmentation) is None

@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
-from conftest import ENV, ROOT, WEIGHT_FREE
+from conftest import ENV, ROOT
 from videomatte_hq.synthetic import make_example
 
-BPY_PYTHON = os.environ.get("VIDEOMATTE_BPY_PYTHON", str(ROOT / ".venv-blender" / "bin" / "python"))
+# Blender 5.0 and the two LTS lines studios run, each in its own venv (README "Run the tests").
+BLENDERS = {"5.0.1": ".venv-blender", "4.5.15": ".venv-blender45", "4.2.23": ".venv-blender42"}
 spec = importlib.util.spec_from_file_location(
     "vmhq_blender_frames", ROOT / "blender_addon" / "videomatte_hq_blender" / "frames.py")
 frames = importlib.util.module_from_spec(spec)
@@ -33,6 +34,13 @@ def test_image_node_frame_mapping():
         shifted.engine_range(1, 50)
 
 
+def test_output_folder_is_named_after_the_plate():
+    assert frames.shot_name("/shots/sh010/sh010_plate.1001.exr") == "sh010_plate"
+    assert frames.shot_name("C:/shots/sh020_bg_v003_0001.png") == "sh020_bg_v003"
+    assert frames.shot_name("/movies/interview take 2.mov") == "interview take 2"
+    assert frames.shot_name("/shots/1001.exr") == "1001"
+
+
 @pytest.mark.parametrize("plate", [frames.ImageTiming(1, 6, 1000), frames.ImageTiming(101, 24, 1000),
                                    frames.ImageTiming(5, 48, 0, movie=True)])
 def test_result_sequence_stays_in_sync_with_plate(plate):
@@ -42,16 +50,21 @@ def test_result_sequence_stays_in_sync_with_plate(plate):
         assert result.file_frame(scene) == plate.engine_frame(scene), "alpha file frame == plate's engine frame"
 
 
-def test_addon_inside_real_blender(tmp_path):
-    if not os.path.exists(BPY_PYTHON):
-        pytest.fail(f"no Blender Python at {BPY_PYTHON}: python3 -m venv .venv-blender && "
-                    ".venv-blender/bin/pip install bpy==5.0.1 pytest (or set VIDEOMATTE_BPY_PYTHON)")
+@pytest.mark.parametrize("version", sorted(BLENDERS))
+def test_addon_inside_real_blender(tmp_path, version):
+    venv = BLENDERS[version]
+    bpy_python = ROOT / venv / "bin" / "python"
+    if not bpy_python.exists():
+        pytest.fail(f"no Blender {version} Python at {bpy_python}: python3 -m venv {venv} && "
+                    f"{venv}/bin/pip install bpy=={version} pytest")
     make_example(tmp_path / "shot", width=80, height=48, frames=6, fmt="png")
     env = {**ENV, "VMHQ_SHOT_DIR": str(tmp_path / "shot"),
-           "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq", *WEIGHT_FREE])}
+           "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq"])}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([BPY_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--confcutdir",
+    proc = subprocess.run([str(bpy_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--confcutdir",
                            str(ROOT / "tests" / "blender"), str(ROOT / "tests" / "blender")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    assert " passed" in proc.stdout and "failed" not in proc.stdout and "skipped" not in proc.stdout
+    assert version in subprocess.run([str(bpy_python), "-c", "import bpy; print(bpy.app.version_string)"],
+                                     capture_output=True, text=True, env=env, cwd=tmp_path).stdout

@@ -61,6 +61,28 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
     assert used["io"]["input"] == shot_png["input"] and used["segmentation"]["trimap_band"] == "default"
 
 
+def png_chunks(path: Path) -> list[str]:
+    """The chunk types of a PNG file, in order."""
+    data, pos, kinds = path.read_bytes(), 8, []
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kinds.append(data[pos + 4:pos + 8].decode("ascii"))
+        pos += 12 + length
+    return kinds
+
+
+def test_matte_pngs_are_untagged_data(tmp_path, shot_png):
+    """No sRGB/gAMA/cHRM/iCCP chunk: an application that honours them would linearise the matte."""
+    out = tmp_path / "out"
+    run_api(shot_png, out, frame_end=1002, alpha_format="png8")
+    for path in (out / "alpha" / "001002.png", out / "qc" / "trimap.001002.png"):
+        kinds = png_chunks(path)
+        assert kinds[0] == "IHDR" and kinds[-1] == "IEND" and "IDAT" in kinds
+        assert not {"sRGB", "gAMA", "cHRM", "iCCP"} & set(kinds), (path.name, kinds)
+    # ... while the generated example's plate, which is sRGB, says so.
+    assert "sRGB" in png_chunks(Path(shot_png["input"].replace("####", "1001")))
+
+
 def test_exr_sequence_range_percent_pattern_exr_alpha(tmp_path, shot_exr):
     out = tmp_path / "out"
     pattern = shot_exr["input"].replace("####", "%04d")
@@ -146,6 +168,12 @@ def test_farm_split_segment_then_refine_chunks(tmp_path, shot_png):
     proc = run_cli(*common, "--stage", "refine", "--overwrite")
     assert proc.returncode == 2 and "trimaps for frames 1005 are missing" in proc.stderr
     assert "--stage segment" in proc.stderr
+
+
+def test_final_line_names_the_output_as_typed(tmp_path, shot_png):
+    proc = run_cli(*WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", "out",
+                   "--frame-end", 1002, "--progress", "none", cwd=tmp_path, check=True)
+    assert proc.stderr.strip().splitlines()[-1] == "alpha written to out/alpha"
 
 
 def test_help_groups_options():

@@ -25,15 +25,18 @@ GIZMO = parse((ROOT / "nuke_plugin" / "gizmos" / "VideomatteHQ.gizmo").read_text
 READS = {node.name: node for node in GIZMO.children if node.cls == "Read"}
 
 
-@pytest.mark.parametrize("alpha_format", sorted(ALPHA_FORMATS))
-def test_engine_client_and_hosts_agree(tmp_path, shot_png, alpha_format):
+@pytest.mark.parametrize("alpha_format,alpha_pattern", [(f, None) for f in sorted(ALPHA_FORMATS)]
+                         + [("exr16", "matte/shotA_matte.####.exr"), ("png8", "sh010.%03d.png")])
+def test_engine_client_and_hosts_agree(tmp_path, shot_png, alpha_format, alpha_pattern):
     out = tmp_path / "out"
-    asked = engine_layout(ENGINE, str(out), alpha_format)  # before a run, through the host client
+    asked = engine_layout(ENGINE, str(out), alpha_format, alpha_pattern)  # before a run, through the client
     state = RunState()
     report = run_api(shot_png, out, on_event=lambda e: state.feed(json.dumps(e)),
-                     alpha_format=alpha_format, frame_end=1002)
+                     alpha_format=alpha_format, alpha_pattern=alpha_pattern, frame_end=1002)
     assert state.layout == asked == report.outputs  # the run_start event, the command, the report
-    assert asked["alpha_pattern"].endswith(f"######{ALPHA_FORMATS[alpha_format][0]}")
+    expected = {None: f"alpha/######{ALPHA_FORMATS[alpha_format][0]}", "matte/shotA_matte.####.exr":
+                "matte/shotA_matte.####.exr", "sh010.%03d.png": "sh010.###.png"}[alpha_pattern]
+    assert asked["alpha_pattern"] == str(out / expected)
     for pattern in (asked["alpha_pattern"], asked["trimap_pattern"]):
         assert [Path(sequence_path(pattern, f)).is_file() for f in (1001, 1002)] == [True, True], pattern
     # Nuke: the knobs Run sets point the gizmo's Reads at exactly those sequences.

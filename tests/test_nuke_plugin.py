@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fake_nuke
-from conftest import ENV, ROOT, WEIGHT_FREE, read_pixels
+from conftest import ENV, ROOT, read_pixels
 from nuke_script import parse
 from videomatte_client import sequence_path
 
@@ -22,7 +22,7 @@ from videomatte_nuke import logic, nuke_ops  # noqa: E402
 
 GIZMO = parse((ROOT / "nuke_plugin" / "gizmos" / "VideomatteHQ.gizmo").read_text())[0]
 INNER = {node.name: node for node in GIZMO.children}
-ENGINE = " ".join([sys.executable, "-m", "videomatte_hq", *WEIGHT_FREE])
+ENGINE = " ".join([sys.executable, "-m", "videomatte_hq"])
 
 
 def tcl(expr: str, knobs: dict) -> str:
@@ -71,6 +71,12 @@ def test_settings_validate_ranges():
         logic.Settings.from_knobs({**knobs, "use_input_range": False, "first_frame": 5, "last_frame": 1}, (1, 9), 1)
     with pytest.raises(logic.SetupError, match="Output folder"):
         logic.Settings.from_knobs({**knobs, "output_dir": ""}, (1001, 1100), 1050)
+    extra = logic.Settings.from_knobs({**knobs, "extra_anchor_frames": "1080, 1060 1050"}, (1001, 1100), 1050)
+    assert extra.extra_anchor_frames == (1060, 1080), "sorted, the anchor frame itself dropped"
+    with pytest.raises(logic.SetupError, match="'10x' is not a frame number"):
+        logic.Settings.from_knobs({**knobs, "extra_anchor_frames": "10x"}, (1001, 1100), 1050)
+    with pytest.raises(logic.SetupError, match=r"extra anchor frames \[1200\] are outside the frame range"):
+        logic.Settings.from_knobs({**knobs, "extra_anchor_frames": "1200"}, (1001, 1100), 1050)
 
 
 def test_engine_command_maps_timeline_to_file_frames():
@@ -80,7 +86,8 @@ def test_engine_command_maps_timeline_to_file_frames():
                                 resume=False).argv()
     assert argv[:3] == ["/usr/bin/python3", "-m", "videomatte_hq"]
     for flag, value in (("--frame-start", "1001"), ("--frame-end", "1006"), ("--anchor-frame", "1003"),
-                        ("--trimap-fg-threshold", "0.95"), ("--alpha-format", "exr16"), ("--progress", "jsonl")):
+                        ("--trimap-fg-threshold", "0.95"), ("--alpha-format", "png16"), ("--progress", "jsonl"),
+                        ("--segment-backend", "sam2"), ("--refine-backend", "mematte")):  # the engine's defaults
         assert argv[argv.index(flag) + 1] == value
     assert "--trimap-bg-threshold" not in argv and "--overwrite" in argv and "--input-colorspace" not in argv
 
@@ -100,7 +107,10 @@ def test_gizmo_inputs_reads_and_graph():
         assert read.knobs["frame_mode"] == "offset" and read.knobs["frame"] == "[value parent.frame_offset]"
     apply_alpha, add_trimap, output = INNER["ApplyAlpha"], INNER["AddTrimap"], INNER["Output1"]
     assert apply_alpha.cls == add_trimap.cls == "ShuffleCopy"
-    assert [n.name for n in apply_alpha.inputs] == ["Source", "AlphaRead"]
+    assert [n.name for n in apply_alpha.inputs] == ["Source", "MatteFromRed"]
+    matte_from_red = INNER["MatteFromRed"]
+    assert [n.name for n in matte_from_red.inputs] == ["AlphaRead"] and matte_from_red.knobs["alpha"] == "red"
+    assert matte_from_red.knobs["disable"].strip("{} ") == "!parent.matte_in_red"
     assert apply_alpha.knobs["alpha"] == "alpha" and apply_alpha.knobs["in"] == "alpha"
     assert [n.name for n in add_trimap.inputs] == ["ApplyAlpha", "TrimapRead"] and add_trimap.knobs["out"] == "trimap"
     assert [n.name for n in output.inputs] == ["AddTrimap"]
@@ -126,7 +136,8 @@ def test_every_knob_the_python_uses_exists():
 def _gizmo_node(**overrides) -> fake_nuke.Node:
     defaults = {22: None, 20: None, 26: "", 6: False, 3: 0, 7: 0.0, 4: "", 2: "", 1: ""}
     knobs = {name: GIZMO.knobs.get(name, defaults.get(info["type"])) for name, info in GIZMO.user_knobs.items()}
-    knobs.update(band="default", device="cpu", precision="auto", alpha_format="exr16", use_input_range=True)
+    knobs.update(band="default", device="cpu", precision="auto", alpha_format="exr16", use_input_range=True,
+                 segment_backend="flow", refine_backend="closed_form")  # weight-free: no model files here
     knobs.update(overrides)
     children = {name: fake_nuke.Node("Read", name, {"reload": None}) for name in ("AlphaRead", "TrimapRead")}
     return fake_nuke.Node("Gizmo", "VideomatteHQ1", knobs, children=children)
@@ -180,6 +191,24 @@ def test_run_passes_source_read_and_reads_back(tmp_path, shot_png, nuke):
     assert task.progress == sorted(task.progress) and not [c for c in module.calls if c[0] == "message"]
     alpha, spec = read_pixels(tmp_path / "vm" / "alpha" / "001003.exr")
     assert list(spec.channelnames) == ["A"] and 0 < alpha.mean() < 1
+
+
+def test_png_alpha_backends_and_extra_anchor_frames(tmp_path, shot_png, nuke):
+    module = nuke(current_frame=1011)
+    source = fake_nuke.Node("Read", "Read1", {"file": shot_png["input"], "first": 1001, "last": 1006,
+                                              "frame_mode": "offset", "frame": "10"}, frames=(1011, 1016))
+    node = _gizmo_node(output_dir=str(tmp_path / "vm"), engine=ENGINE, alpha_format="png16",
+                       extra_anchor_frames="1014")
+    node.setInput(0, source)
+    node.setInput(1, _anchor_node(shot_png))
+    _wait(nuke_ops.run(node))
+    assert node["status"].value() == "done: frames 1001-1006", module.calls
+    assert [c[2:] for c in module.calls if c[0] == "execute"] == [(1011, 1011), (1014, 1014)]  # anchor, extra
+    summary = json.loads((tmp_path / "vm" / "run_summary.json").read_text())
+    assert sorted(summary["anchor"]["files"]) == ["1001", "1004"], "timeline 1014 is file frame 1004"
+    assert summary["backends"]["segment"]["name"] == "flow"
+    assert node["matte_in_red"].value() is True and node["alpha_file"].value().endswith(".png")
+    _assert_reads_complete(node, range(1001, 1007))
 
 
 def test_run_renders_non_read_source_to_linear_exr(tmp_path, shot_exr, nuke):

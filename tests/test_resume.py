@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import ENV, WEIGHT_FREE, read_pixels, run_cli
+from conftest import ENV, WEIGHT_FREE, read_pixels, run_api, run_cli
 
 
 def _args(shot, out: Path, cfg: Path) -> list[str]:
@@ -83,3 +83,19 @@ def test_sigterm_cancels_cleanly(tmp_path, shot_exr):
     assert not [p for p in (out / "alpha").iterdir() if p.name.startswith(".")], "temp files left behind"
     run_cli(*_args(shot_exr, out, cfg), "--resume", check=True)
     assert len(list((out / "alpha").iterdir())) == 12
+
+
+def test_resume_after_a_setting_changed_says_what_it_keeps(tmp_path, shot_png):
+    out = tmp_path / "out"
+    run_api(shot_png, out, frame_end=1004)
+    events = []
+    report = run_api(shot_png, out, on_event=events.append, resume=True, trimap_band="wider")
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert "--resume: segment keeps 0 of 6 frames; the files of frames 1001-1004 were written with other " \
+           "settings (their settings hash differs) and are recomputed" in warnings
+    assert any(w.startswith("--resume: refine keeps 0 of 6 frames") for w in warnings)
+    assert report.frames_written == 6
+    events.clear()
+    report = run_api(shot_png, out, on_event=events.append, resume=True, trimap_band="wider")
+    assert report.frames_written == 0 and report.progress["refine"].resumed == 6
+    assert not [e for e in events if e["event"] == "warning"]

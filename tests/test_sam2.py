@@ -113,7 +113,8 @@ def test_models_install_verifies_sam2_strictly(tmp_path, sam2_files):
     bad = tmp_path / "sam2_s.pt"
     torch.save(state, bad)
     proc = run_cli("models", "install", "sam2_s", "--from", bad, env=env)
-    assert proc.returncode == 3 and "cannot load sam2_s.pt" in proc.stderr
+    assert proc.returncode == 3 and f"{bad} is not a valid sam2_s.pt checkpoint" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 2  # error + fix, not torch's paragraphs
 
 
 def test_sam3_alias_without_sam3_support_is_a_clear_error(tmp_path, shot_png):

@@ -5,7 +5,7 @@ import os
 
 import bpy
 
-from .compat import compositor_tree, file_output_socket, set_option
+from .compat import compositor_tree, file_output_socket, remove_compositor, set_option
 
 
 def rasterise_mask(mask, scene_frame: int, width: int, height: int, folder: str) -> str:
@@ -31,8 +31,7 @@ def rasterise_mask(mask, scene_frame: int, width: int, height: int, folder: str)
         scene.frame_start = scene.frame_end = scene_frame
         bpy.ops.render.render(animation=True, scene=scene.name)  # a still would use the window scene's frame
     finally:
-        bpy.data.node_groups.remove(tree)
-        bpy.data.scenes.remove(scene)
+        remove_compositor(scene)
     path = os.path.join(folder, f"anchor.{scene_frame:04d}.png")
     if not os.path.isfile(path):  # the File Output node fails silently
         raise ValueError(f"rasterising mask '{mask.name}' at frame {scene_frame} wrote nothing ({path})")

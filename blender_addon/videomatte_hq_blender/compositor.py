@@ -37,6 +37,7 @@ def new_videomatte_group(name: str = "Videomatte HQ"):
 
 def add_videomatte_node(tree, location=(0, 0)):
     node = tree.nodes.new("CompositorNodeGroup")
+    node.name = "Videomatte"  # not "Group": Run labels it after the plate
     node.node_tree = new_videomatte_group(f"Videomatte HQ {node.name}")
     node.label = "Videomatte HQ"
     node.location = location
@@ -72,12 +73,23 @@ def _load_sequence(image_node, path: str, timing: ImageTiming) -> None:
         bpy.data.images.remove(old)
 
 
+def _wire_alpha(group, exr: bool) -> None:
+    """The matte is the EXR's `A` channel (Blender loads it as alpha) or a grey PNG's value."""
+    nodes, links = group.nodes, group.links
+    socket = nodes[ALPHA_NODE].outputs["Alpha" if exr else "Image"]
+    set_alpha = next(n for n in nodes if n.bl_idname == "CompositorNodeSetAlpha")
+    gout = next(n for n in nodes if n.bl_idname == "NodeGroupOutput")
+    links.new(socket, set_alpha.inputs["Alpha"])
+    links.new(socket, gout.inputs["Alpha"])
+
+
 def show_results(node, plate: ImageTiming, layout: dict, frame_range: tuple[int, int]) -> None:
     """Point the group's Image nodes at the engine's alpha and trimap sequences (the output layout of its
     run_start event), in sync with the plate."""
     first, last = frame_range
     timing = result_timing(plate, first, last)
     paths = {ALPHA_NODE: layout["alpha_pattern"], TRIMAP_NODE: layout["trimap_pattern"]}
+    _wire_alpha(node.node_tree, layout["alpha_pattern"].lower().endswith(".exr"))
     for name, pattern in paths.items():
         first_file = sequence_path(pattern, first)
         if not all(os.path.isfile(sequence_path(pattern, f)) for f in range(first, last + 1)):

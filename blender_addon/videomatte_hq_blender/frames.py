@@ -9,7 +9,15 @@ numbers video frames from 0.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+
+
+def shot_name(path: str) -> str:
+    """The plate's name for folders: `sh010_plate.1001.exr` -> `sh010_plate`, `clip.mov` -> `clip`."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"[._-]\d+$", "", stem) or stem
 
 
 @dataclass(frozen=True)

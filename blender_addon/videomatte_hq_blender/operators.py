@@ -3,14 +3,14 @@ farm, tests: background Blender never fires timers); `invoke()` runs it modally 
 live, progress shows in the panel and the status bar, and Esc cancels. Both use videomatte_client.MatteJob."""
 
 import os
-import shlex
 
 import bpy
-from videomatte_client import EngineCommand, EngineError, MatteJob
+from videomatte_client import EngineCommand, EngineError, MatteJob, engine_argv, parse_frames
 
 from .anchor import rasterise_mask
-from .compat import compositor_tree
+from .compat import compositor_tree, keyframed_frames
 from .compositor import add_videomatte_node, plate_node, show_results
+from .frames import shot_name
 from .props import preferences
 
 JOBS = {}  # node group name -> MatteJob running modally (for Cancel)
@@ -24,9 +24,10 @@ def _videomatte_node(context, name: str = ""):
     return node
 
 
-def output_dir(context, node) -> str:
+def output_dir(context, node, plate_path: str) -> str:
+    """The node's Output folder, else <output root>/<plate name>/."""
     settings = node.node_tree.vmhq
-    root = settings.output_dir or os.path.join(preferences(context).output_root, node.name)
+    root = settings.output_dir or os.path.join(preferences(context).output_root, shot_name(plate_path))
     if root.startswith("//") and not bpy.data.filepath:
         raise ValueError(f"the output folder {root} is relative to the .blend file: save the file first, or set "
                          "an absolute Output folder")
@@ -39,19 +40,32 @@ def build_job(context, node, resume: bool):
     source, plate_path, timing = plate_node(node)
     first, last = timing.engine_range(*((scene.frame_start, scene.frame_end) if settings.use_scene_range
                                         else (settings.frame_start, settings.frame_end)))
-    out = output_dir(context, node)
+    out = output_dir(context, node, plate_path)
+    extra_frames = parse_frames(settings.extra_anchor_frames)
+    extra = {}
     if settings.anchor_source == "MASK":
-        if settings.anchor_mask is None:
+        mask = settings.anchor_mask
+        if mask is None:
             raise ValueError("pick the anchor Mask (or switch the anchor to an image file)")
         width, height = source.image.size
-        anchor = rasterise_mask(settings.anchor_mask, settings.anchor_frame, width, height,
-                                os.path.join(out, "anchor"))
+        anchor = rasterise_mask(mask, settings.anchor_frame, width, height, os.path.join(out, "anchor"))
+        if settings.use_mask_keyframes:
+            extra_frames = sorted({*extra_frames, *keyframed_frames(mask)})
+        for frame in extra_frames:  # the Mask again where the user (or its keyframes) says it is right
+            if frame != settings.anchor_frame and first <= timing.engine_frame(frame) <= last:
+                extra[timing.engine_frame(frame)] = rasterise_mask(mask, frame, width, height,
+                                                                   os.path.join(out, "anchor"))
     else:
+        if extra_frames:
+            raise ValueError("extra anchors are rasterised from a Mask: switch the anchor to a Mask, or clear "
+                             "'Extra anchors'")
         anchor = bpy.path.abspath(settings.anchor_file)
-    command = EngineCommand(shlex.split(prefs.engine), plate_path, out, first, last, anchor_mask=anchor,
-                            anchor_frame=timing.engine_frame(settings.anchor_frame), trimap_band=settings.band,
-                            device=settings.device, precision=settings.precision, alpha_format="exr16",
-                            resume=resume, overwrite=not resume)
+    command = EngineCommand(engine_argv(prefs.engine), plate_path, out, first, last, anchor_mask=anchor,
+                            anchor_frame=timing.engine_frame(settings.anchor_frame), extra_anchors=extra,
+                            trimap_band=settings.band, device=settings.device, precision=settings.precision,
+                            alpha_format=settings.alpha_format, segment_backend=settings.segment_backend,
+                            refine_backend=settings.refine_backend, resume=resume, overwrite=not resume)
+    node.label = f"Videomatte {shot_name(plate_path)}"
     return MatteJob(command.argv()), timing
 
 
@@ -175,7 +189,12 @@ class VMHQ_PT_panel(bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "frame_start")
             row.prop(settings, "frame_end")
-        for name in ("band", "device", "precision", "output_dir"):
+        if settings.anchor_source == "MASK":
+            row = layout.row(align=True)
+            row.prop(settings, "extra_anchor_frames")
+            row.prop(settings, "use_mask_keyframes", text="Keys")
+        for name in ("segment_backend", "refine_backend", "band", "device", "precision", "alpha_format",
+                     "output_dir"):
             layout.prop(settings, name)
         row = layout.row(align=True)
         row.enabled = not settings.running

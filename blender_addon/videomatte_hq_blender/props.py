@@ -5,6 +5,14 @@ import bpy
 BANDS = [(b, b.capitalize(), "") for b in ("narrow", "default", "wider", "maximum")]
 DEVICES = [("auto", "Auto", ""), ("cpu", "CPU", ""), ("cuda", "CUDA", "")]
 PRECISIONS = [(p, p, "") for p in ("auto", "fp32", "fp16", "bf16")]
+# The engine's names and defaults (README "Command line"); the weight-free ones need no model files.
+SEGMENT_BACKENDS = [("sam2", "SAM2", "Ultralytics SAM2 (needs sam2_l.pt)"),
+                    ("flow", "Flow (weight-free)", "Optical flow + GrabCut, no model file"),
+                    ("ultralytics_sam3", "SAM3", "Ultralytics SAM3 (needs sam3.pt and timm)")]
+REFINE_BACKENDS = [("mematte", "MEMatte", "MEMatte ViT-S (needs MEMatte_ViTS_DIM.pth)"),
+                   ("closed_form", "Closed-form (weight-free)", "Closed-form matting, no model file")]
+ALPHA_FORMATS = [(f, f, d) for f, d in (("png16", "16-bit PNG"), ("png8", "8-bit PNG"),
+                                        ("exr16", "half-float EXR, channel A"), ("exr32", "float EXR, channel A"))]
 
 
 class VMHQ_Settings(bpy.types.PropertyGroup):
@@ -20,8 +28,17 @@ class VMHQ_Settings(bpy.types.PropertyGroup):
     band: bpy.props.EnumProperty(items=BANDS, default="default", name="Band")
     device: bpy.props.EnumProperty(items=DEVICES, default="auto", name="Device")
     precision: bpy.props.EnumProperty(items=PRECISIONS, default="auto", name="Precision")
+    segment_backend: bpy.props.EnumProperty(items=SEGMENT_BACKENDS, default="sam2", name="Segment")
+    refine_backend: bpy.props.EnumProperty(items=REFINE_BACKENDS, default="mematte", name="Refine")
+    alpha_format: bpy.props.EnumProperty(items=ALPHA_FORMATS, default="png16", name="Alpha files")
+    extra_anchor_frames: bpy.props.StringProperty(
+        name="Extra anchors", description="Scene frames where the Mask is rasterised again as an extra anchor "
+                                          "(e.g. after an occlusion): '40 80'")
+    use_mask_keyframes: bpy.props.BoolProperty(
+        name="Mask keyframes", default=True,
+        description="Every keyframed frame of the Mask (in the range) is an extra anchor too")
     output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH",
-                                         description="Default: //videomatte/<node name>/ next to the .blend")
+                                         description="Default: <output root>/<plate name>/ (//videomatte/...)")
     status: bpy.props.StringProperty(default="idle")
     progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     running: bpy.props.BoolProperty(default=False)

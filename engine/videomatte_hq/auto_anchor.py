@@ -24,6 +24,20 @@ from .ultralytics_models import load_model, predict
 
 PERSON = 0  # COCO class id
 DETECT_MAX_SIDE = 960  # HOG and GrabCut run on a copy this size; the mask is scaled back
+# A detection is accepted only above the detector's own confidence (HOG's SVM margin; YOLO's class probability;
+# `auto_anchor_min_confidence` overrides), with a box at least `auto_anchor_min_height` of the frame height (a
+# plate's subject is large, a prop is not), and a mask that fills at least MIN_MASK_FILL of its box (not a box
+# of background). README "Auto-anchor".
+MIN_CONFIDENCE = {"hog_grabcut": 1.0, "yolo": 0.25}
+MIN_MASK_FILL = 0.15
+
+
+@dataclass
+class Detection:
+    box: list[int]  # x0, y0, x1, y1 in plate pixels
+    score: float
+    mask: np.ndarray  # float32 (H, W)
+    mask_from: str  # "sam" (box prompt), "yolo_seg" (the detector's mask) or "grabcut"
 
 
 @dataclass
@@ -32,7 +46,8 @@ class AutoAnchor:
     mask: np.ndarray  # float32 (H, W) in {0, 1}
     method: str
     box: list[int]  # x0, y0, x1, y1 in plate pixels
-    mask_from: str  # "sam" (box prompt), "yolo_seg" (the detector's mask) or "grabcut"
+    mask_from: str
+    score: float
     dark_frames: list[int]
 
 
@@ -61,7 +76,8 @@ def choose_method(config, warn) -> str:
     except ModelFileError as exc:
         if exc.code != "model_missing":
             raise
-        warn(f"auto-anchor: {exc.message}; using the weight-free hog_grabcut detector (see `videomatte-hq models list`)")
+        warn(f"{exc.message}; auto-anchor uses the weight-free hog_grabcut detector instead "
+             "(see `videomatte-hq models list`)")
         return "hog_grabcut"
 
 
@@ -87,7 +103,7 @@ def grabcut(image: np.ndarray, box: list[int]) -> np.ndarray:
     return cv2.resize(fg.astype(np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
-def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray, str] | None:
+def hog_grabcut(image: np.ndarray) -> Detection | None:
     small, scale = _small(image)
     # HOG's people windows include a margin around the body: a subject filling the frame height (the usual
     # plate) is only found with a border added around the frame.
@@ -98,29 +114,47 @@ def hog_grabcut(image: np.ndarray) -> tuple[list[int], np.ndarray, str] | None:
                                           winStride=(8, 8), padding=(8, 8), scale=1.05)
     if len(rects) == 0:
         return None
-    x, y, w, h = rects[int(np.argmax(np.ravel(weights)))] - np.array([pad, pad, 0, 0])  # most confident
+    best = int(np.argmax(np.ravel(weights)))  # most confident
+    x, y, w, h = rects[best] - np.array([pad, pad, 0, 0])
     box = [round(v / scale) for v in (max(0, x), max(0, y), min(small.shape[1], x + w), min(small.shape[0], y + h))]
-    return box, grabcut(image, box), "grabcut"
+    return Detection(box, float(np.ravel(weights)[best]), grabcut(image, box), "grabcut")
 
 
-def yolo(image: np.ndarray, config) -> tuple[list[int], np.ndarray, str] | None:
+def yolo(image: np.ndarray, config) -> Detection | None:
     path, device = _yolo_file(config), config.runtime.device.replace("auto", "") or None
     bgr, threads = to_bgr_u8(image), config.runtime.cpu_threads
     result = predict(load_model(path, path.name), bgr, threads, classes=[PERSON], device=device)
     if len(result.boxes) == 0:
         return None
     best = int(result.boxes.conf.argmax())
-    box = [round(float(v)) for v in result.boxes.xyxy[best]]
+    box, score = [round(float(v)) for v in result.boxes.xyxy[best]], float(result.boxes.conf[best])
     mask_from_box = getattr(segment.backend_class(config.backend("segment")), "mask_from_box", None)
     if mask_from_box is not None:  # the segment model refines the box (SAM)
         mask = mask_from_box(config, bgr, box, device)
         if mask is not None:
-            return box, mask, "sam"
+            return Detection(box, score, mask, "sam")
     elif result.masks is not None:  # a -seg model: its polygon, in plate pixels
         mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.round(result.masks.xy[best]).astype(np.int32)], 1)
-        return box, mask.astype(np.float32), "yolo_seg"
-    return box, grabcut(image, box), "grabcut"
+        return Detection(box, score, mask.astype(np.float32), "yolo_seg")
+    return Detection(box, score, grabcut(image, box), "grabcut")
+
+
+def implausible(found: Detection, method: str, height: int, seg) -> str | None:
+    """Why this detection is not taken for the subject (low confidence, a small box, a box of background),
+    or None. `seg`: the segmentation config (its auto_anchor_min_* thresholds)."""
+    x0, y0, x1, y1 = found.box
+    fill = float((found.mask[y0:y1, x0:x1] >= 0.5).mean()) if x1 > x0 and y1 > y0 else 0.0
+    min_confidence = seg.auto_anchor_min_confidence
+    min_confidence = MIN_CONFIDENCE[method] if min_confidence is None else min_confidence
+    if found.score < min_confidence:
+        return f"its confidence {found.score:.2f} is below {min_confidence}"
+    if y1 - y0 < seg.auto_anchor_min_height * height:
+        return (f"its box is {y1 - y0} px high, under {seg.auto_anchor_min_height:.0%} of the frame height "
+                f"({height} px)")
+    if fill < MIN_MASK_FILL:
+        return f"its mask fills {fill:.0%} of its box (under {MIN_MASK_FILL:.0%})"
+    return None
 
 
 def find(source: FrameSource, frames: list[int], config, warn) -> AutoAnchor:
@@ -134,14 +168,23 @@ def find(source: FrameSource, frames: list[int], config, warn) -> AutoAnchor:
             dark.append(frame)
             continue
         found = hog_grabcut(image) if method == "hog_grabcut" else yolo(image, config)
-        if found is None or not found[1].any():
+        if found is None or not found.mask.any():
             raise VideomatteError(
                 f"auto-anchor ({method}) found no person on frame {frame} of {source.description}",
                 hint="pass --anchor-mask FILE with a roto of the subject"
                      + (", or install a YOLO model for --auto-anchor-method yolo" if method == "hog_grabcut" else ""),
                 code="auto_anchor")
-        box, mask, mask_from = found
-        return AutoAnchor(frame, (mask >= 0.5).astype(np.float32), method, box, mask_from, dark)
+        reason = implausible(found, method, image.shape[0], seg)
+        if reason:
+            raise VideomatteError(
+                f"auto-anchor ({method}) found no plausible person on frame {frame} of {source.description}: the "
+                f"best detection (box {found.box}) is refused because {reason}",
+                hint="pass --anchor-mask FILE with a roto of the subject"
+                     + (", or install a YOLO model for --auto-anchor-method yolo" if method == "hog_grabcut" else "")
+                     + " (a small subject that is right: lower auto_anchor_min_confidence / auto_anchor_min_height)",
+                code="auto_anchor")
+        return AutoAnchor(frame, (found.mask >= 0.5).astype(np.float32), method, found.box, found.mask_from,
+                          round(found.score, 4), dark)
     raise VideomatteError(
         f"auto-anchor: frames {format_frames(dark)} are all darker than auto_anchor_min_luma "
         f"{seg.auto_anchor_min_luma}", code="auto_anchor",

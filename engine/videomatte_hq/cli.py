@@ -34,7 +34,8 @@ def _parse_extra_anchors(values: list[str] | None) -> dict[int, str] | None:
 
 
 def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    """SIGTERM from a host's cancel: unwind like Ctrl-C so temp files are removed and the report says so."""
+    """SIGTERM (SIGBREAK on Windows) from a host's cancel: unwind like Ctrl-C so temp files are removed and the
+    report says so."""
     raise Cancelled()
 
 
@@ -61,6 +62,9 @@ def main_command(
     frame_end: Optional[int] = typer.Option(None, rich_help_panel=IO,
                                             help="Last frame, inclusive (default: last)"),
     alpha_format: Optional[str] = typer.Option(None, rich_help_panel=IO, help="png16 | png8 | exr16 | exr32"),
+    alpha_pattern: Optional[str] = typer.Option(None, rich_help_panel=IO,
+                                                help="Alpha file names in --output-dir, e.g. shotA_matte.####.exr "
+                                                     "(default alpha/######.<ext>)"),
     input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                                    help="auto (EXR linear, others sRGB) | linear | srgb"),
     config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=IO,
@@ -130,7 +134,7 @@ def main_command(
     try:
         overrides = {
             "input": input, "output_dir": output_dir, "frame_start": frame_start, "frame_end": frame_end,
-            "alpha_format": alpha_format, "input_colorspace": input_colorspace, "anchor_mask": anchor_mask,
+            "alpha_format": alpha_format, "alpha_pattern": alpha_pattern, "input_colorspace": input_colorspace, "anchor_mask": anchor_mask,
             "anchor_frame": anchor_frame, "extra_anchors": _parse_extra_anchors(extra_anchor),
             "segment_backend": segment_backend, "trimap_band": trimap_band, "model": sam_model, "imgsz": imgsz,
             "auto_anchor": auto_anchor or None, "auto_anchor_method": auto_anchor_method,
@@ -150,6 +154,8 @@ def main_command(
         Events(sinks).error(exc.message, exc.hint, exc.code)
         raise typer.Exit(exc.exit_code) from None
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "SIGBREAK"):  # Windows: a host's cancel sends Ctrl-Break (it has no SIGTERM to send)
+        signal.signal(signal.SIGBREAK, _on_sigterm)
     from .api import run  # after validation: keeps `--help` and config errors fast
 
     try:
@@ -189,16 +195,17 @@ def status_command(output_dir: str = typer.Argument(..., help="A run's --output-
 @app.command("layout")
 def layout_command(output_dir: str = typer.Option(..., "--output-dir", "-o", help="The run's --output-dir"),
                    alpha_format: str = typer.Option("png16", help="png16 | png8 | exr16 | exr32"),
+                   alpha_pattern: Optional[str] = typer.Option(None, help="As the run's --alpha-pattern"),
                    as_json: bool = typer.Option(False, "--json", help="Print as JSON (for hosts)")) -> None:
-    """The files a run into OUTPUT_DIR writes (patterns with ###### for the frame number): what hosts read."""
-    from pathlib import Path
+    """The files a run into OUTPUT_DIR writes (patterns with # for the frame number): what hosts read."""
+    from .layout import OutputLayout
 
-    from .layout import ALPHA_FORMATS, OutputLayout
-
-    if alpha_format not in ALPHA_FORMATS:
-        raise _fail(VideomatteError(f"unknown --alpha-format {alpha_format!r}", code="config",
-                                    hint=f"use one of {', '.join(ALPHA_FORMATS)}"))
-    layout = OutputLayout(Path(output_dir).expanduser().absolute(), alpha_format).describe()
+    try:
+        cfg = build_config(None, {"output_dir": output_dir, "alpha_format": alpha_format,
+                                  "alpha_pattern": alpha_pattern})
+        layout = OutputLayout(cfg.io.output_dir, cfg.io.alpha_format, cfg.io.alpha_pattern).describe()
+    except VideomatteError as exc:
+        raise _fail(exc) from None
     typer.echo(json.dumps(layout, indent=2) if as_json else "\n".join(f"{k}\t{v}" for k, v in layout.items()))
 
 

@@ -44,6 +44,9 @@ class IOConfig(_Section):
     extra_anchors: dict[int, str] = Field(default_factory=dict, description="frame -> mask path; re-anchor there")
     input_colorspace: Literal["auto", "linear", "srgb"] = "auto"
     alpha_format: Literal["png16", "png8", "exr16", "exr32"] = "png16"
+    alpha_pattern: Optional[str] = Field(None, description="Alpha file names inside output_dir, one frame field "
+                                                           "(####, %04d, @), e.g. shotA_matte.####.exr; default "
+                                                           "alpha/<frame:06d>.<ext>")
 
 
 class SegmentationConfig(_Section):
@@ -56,6 +59,11 @@ class SegmentationConfig(_Section):
     auto_anchor_model: str = Field("yolo11n-seg.pt", description="YOLO file for auto_anchor_method yolo")
     auto_anchor_min_luma: float = Field(0.04, ge=0.0, le=1.0, description="Frames darker than this are skipped")
     auto_anchor_probe_frames: int = Field(48, ge=1, description="How far past a black opening to look")
+    auto_anchor_min_confidence: Optional[float] = Field(
+        None, ge=0.0, description="Refuse a detection below this confidence (default: 1.0 for hog_grabcut's SVM "
+                                  "margin, 0.25 for YOLO's class probability)")
+    auto_anchor_min_height: float = Field(0.25, ge=0.0, le=1.0,
+                                          description="Refuse a detection box lower than this share of the frame")
     trimap_band: BandPreset = "default"
     trimap_fg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
     trimap_bg_threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
@@ -116,7 +124,7 @@ SECTIONS: dict[str, type[_Section]] = {
 KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
 PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
-UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end"}
+UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end", "alpha_pattern"}
 
 
 class Config(BaseModel):

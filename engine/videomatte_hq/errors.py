@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class VideomatteError(Exception):
     """An error the user can fix; `hint` says how. Exit code 2 by default."""
@@ -34,6 +36,13 @@ class OutputError(VideomatteError):
 class Cancelled(KeyboardInterrupt):
     """The run was cancelled (SIGTERM, Ctrl-C or an in-process cancel token); unwinds like Ctrl-C so
     temp files are removed and the report says `cancelled`."""
+
+
+def short_reason(exc: Exception) -> str:
+    """The gist of a library's exception for a one-line error (torch's load errors run to paragraphs of advice
+    about weights_only and filing issues)."""
+    text = re.split(r"(?<=[.!?])\s|\n", str(exc).strip(), maxsplit=1)[0][:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def format_frames(frames: list[int]) -> str:

@@ -140,8 +140,16 @@ class Console:
             fix = record["hint"].replace("\n", "\n       ")  # one fix per line, aligned under the first
             self._print(f"error: {record['message']}" + (f"\n  fix: {fix}" if record["hint"] else ""))
         elif kind == "run_end" and record["status"] == "ok" and not self.errors_only:
-            self._print(f"alpha written to {record['alpha_dir']}" if "refine" in self._stages
-                        else f"trimaps written to {Path(record['trimap_pattern']).parent}")
+            self._print(f"alpha written to {_shown(record['alpha_dir'])}" if "refine" in self._stages
+                        else f"trimaps written to {_shown(Path(record['trimap_pattern']).parent)}")
+
+
+def _shown(path: str | Path) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def terminal_sinks(mode: str, stdout: TextIO | None = None, stderr: TextIO | None = None) -> list[Sink]:

@@ -1,6 +1,7 @@
 """The output layout (the hosts' contract) and per-frame resume records.
 
-    <output_dir>/alpha/<frame:06d>.png|.exr   alpha (png16 default; EXR has one channel `A`)
+    <output_dir>/alpha/<frame:06d>.png|.exr   alpha (png16 default; EXR has one channel `A`); `alpha_pattern`
+                                              names it otherwise (e.g. shotA_matte.####.exr)
     <output_dir>/qc/trimap.<frame:06d>.png    trimap, uint8 0 / 128 / 255
     <output_dir>/config_used.json             the fully resolved config
     <output_dir>/run_summary.json             the run report: live while the run goes, final when it ends
@@ -19,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import VideomatteError
 from .io.images import read_attribute, read_image, write_image
+from .io.sequence import ImageSequence, parse_pattern
 from .trimap import UNKNOWN
 
 HASH_ATTR = "videomatte_hq:config_hash"
@@ -51,12 +54,33 @@ def report_tag(stage: str, first: int, last: int) -> str:
     return {"all": "", "segment": ".segment"}.get(stage, f".{stage}.{first}-{last}")
 
 
+def alpha_sequence(root: Path, alpha_format: str, pattern: str | None) -> ImageSequence:
+    """Where the alpha frames go: `pattern` (relative to the output folder, one frame field: ####, %04d, @),
+    or the reference's `alpha/<frame:06d>.<ext>`."""
+    ext = ALPHA_FORMATS[alpha_format][0]
+    if not pattern:
+        return ImageSequence(root / "alpha", "", ext, FRAME_DIGITS)
+    sequence = parse_pattern(str(root / pattern))
+    if sequence is None:
+        raise VideomatteError(f"alpha_pattern {pattern!r} has no frame-number field", code="config",
+                              hint="write the frame number as ####, %04d or @, e.g. shotA_matte.####.exr")
+    if sequence.suffix.lower() != ext:
+        raise VideomatteError(f"alpha_pattern {pattern!r} does not end in {ext}, the extension of alpha_format "
+                              f"{alpha_format}", code="config",
+                              hint=f"end the pattern in {ext} or choose another --alpha-format")
+    if not Path(sequence.directory).resolve().is_relative_to(Path(root).resolve()):
+        raise VideomatteError(f"alpha_pattern {pattern!r} leaves the output folder", code="config",
+                              hint="give a name inside --output-dir, e.g. matte/shotA_matte.####.exr")
+    return sequence
+
+
 class OutputLayout:
-    def __init__(self, root: Path, alpha_format: str) -> None:
+    def __init__(self, root: Path, alpha_format: str, alpha_pattern: str | None = None) -> None:
         self.root = Path(root)
         self.alpha_format = alpha_format
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
-        self.alpha_dir = self.root / "alpha"
+        self.alpha_files = alpha_sequence(self.root, alpha_format, alpha_pattern)
+        self.alpha_dir = self.alpha_files.directory
         self.qc_dir = self.root / "qc"
         self.anchor_auto = self.root / "anchor_mask.auto.png"
 
@@ -76,7 +100,7 @@ class OutputLayout:
         config_used, summary = self.reports("all", 0, 0)
         return {"output_dir": str(self.root), "alpha_format": self.alpha_format,
                 "alpha_pattern": self.alpha_pattern, "trimap_pattern": self.trimap_pattern,
-                "frame_digits": FRAME_DIGITS,
+                "alpha_frame_digits": max(self.alpha_files.padding, 1), "trimap_frame_digits": FRAME_DIGITS,
                 "run_summary": str(summary), "config_used": str(config_used),
                 "anchor_auto": str(self.anchor_auto)}
 
@@ -84,22 +108,18 @@ class OutputLayout:
         write_image(self.anchor_auto, (mask >= 0.5).astype(np.uint8) * 255, "uint8", ("Y",))
 
     def alpha_path(self, frame: int) -> Path:
-        return self.alpha_dir / f"{frame:0{FRAME_DIGITS}d}{self.alpha_ext}"
+        return self.alpha_files.path(frame)
 
     def trimap_path(self, frame: int) -> Path:
         return self.qc_dir / f"trimap.{frame:0{FRAME_DIGITS}d}.png"
 
     @property
     def alpha_pattern(self) -> str:
-        return str(self.alpha_dir / f"{'#' * FRAME_DIGITS}{self.alpha_ext}")
+        return self.alpha_files.pattern
 
     @property
     def trimap_pattern(self) -> str:
         return str(self.qc_dir / f"trimap.{'#' * FRAME_DIGITS}.png")
-
-    @staticmethod
-    def matches(path: Path, config_hash: str) -> bool:
-        return path.is_file() and read_attribute(path, HASH_ATTR) == config_hash
 
     def write_alpha(self, frame: int, alpha: np.ndarray, config_hash: str) -> None:
         write_image(self.alpha_path(frame), alpha, self.alpha_pixel, ("A",), {HASH_ATTR: config_hash})

@@ -14,7 +14,8 @@ from . import refine, segment
 from .errors import Cancelled, VideomatteError, format_frames
 from .events import Events
 from .io.colour import image_to_u8
-from .layout import quantize
+from .io.images import read_attribute
+from .layout import HASH_ATTR, quantize
 from .plan import RunPlan
 from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import band_radius, make_trimap
@@ -33,11 +34,19 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled()
 
 
-def _done(plan: RunPlan, path_of, config_hash: str) -> set[int]:
-    """Frames an earlier run with the same settings already wrote (kept by --resume)."""
+def _done(plan: RunPlan, events: Events, stage: str, path_of, config_hash: str) -> set[int]:
+    """Frames an earlier run with the same settings already wrote (kept by --resume); says why the files of
+    other frames are not kept."""
     if not plan.config.runtime.resume:
         return set()
-    return {f for f in plan.frames if plan.layout.matches(path_of(f), config_hash)}
+    found = {f: read_attribute(path_of(f), HASH_ATTR) for f in plan.frames if path_of(f).is_file()}
+    kept = {f for f, h in found.items() if h == config_hash}
+    stale = sorted(set(found) - kept)
+    if stale:
+        events.warning(f"--resume: {stage} keeps {len(kept)} of {len(plan.frames)} frames; the files of frames "
+                       f"{format_frames(stale)} were written with other settings (their settings hash differs) "
+                       "and are recomputed", "resume_stale")
+    return kept
 
 
 def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None) -> None:
@@ -46,7 +55,7 @@ def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None) -> N
     fg, bg, min_radius = config.thresholds()
     radius = band_radius(min_radius, plan.source.height, plan.source.width)
     seg_hash = plan.hashes["segment"]
-    done = _done(plan, layout.trimap_path, seg_hash)
+    done = _done(plan, events, "segment", layout.trimap_path, seg_hash)
     if len(done) == len(plan.frames):
         for frame in plan.frames:
             events.frame_done("segment", frame, resumed=True)
@@ -83,7 +92,7 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
     refiner = TiledRefiner(backend, tile, overlap, ref.batch_size, ref.temporal_reuse,
                            ref.skip_iou_threshold, ref.skip_image_delta)
     ref_hash = plan.hashes["refine"]
-    done = _done(plan, layout.alpha_path, ref_hash)
+    done = _done(plan, events, "refine", layout.alpha_path, ref_hash)
     for frame in sorted(done):
         events.frame_done("refine", frame, resumed=True)
     memory: FrameMemory | None = None

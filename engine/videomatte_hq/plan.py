@@ -49,7 +49,8 @@ class RunPlan:
             anchor={"frame": self.anchor_frame, "path": self.anchor_files.get(self.anchor_frame, {}).get("path"),
                     "files": {str(k): v for k, v in self.anchor_files.items()}},
             auto_anchor=None if auto is None else {
-                "method": auto.method, "probe_frame": auto.frame, "box": auto.box, "mask_from": auto.mask_from,
+                "method": auto.method, "probe_frame": auto.frame, "box": auto.box, "score": auto.score,
+                "mask_from": auto.mask_from,
                 "dark_frames_skipped": auto.dark_frames, "path": str(layout.anchor_auto)},
             backends={s: {"name": self.config.backend(s), "model_files": self.models[s]} for s in self.stages},
             config_hash=self.hashes, device=self.config.runtime.device, precision=self.config.runtime.precision,
@@ -58,7 +59,8 @@ class RunPlan:
 
 def _anchor_required(source: FrameSource) -> VideomatteError:
     return VideomatteError(
-        "anchor_mask is required for v2 pipeline runs",
+        "anchor_mask is required for v2 pipeline runs (this tool tracks the subject from a roto of it on one "
+        "frame; without one it does not know what to matte)",
         hint="pass --anchor-mask FILE (a white-on-black roto of the subject at --anchor-frame)"
              + ("" if source.kind == "video" else ", or --auto-anchor to detect the person"), code="anchor")
 
@@ -88,7 +90,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     source.check(frames, full=runtime.preflight == "full")
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
     models = _model_files(config, stages)
-    layout = OutputLayout(Path(io.output_dir), io.alpha_format)
+    layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
     lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()
     plan = RunPlan(config, source, frames, (first, last), _anchor_frame(config, frames), layout, stages, models,
                    lock)

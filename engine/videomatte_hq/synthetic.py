@@ -67,9 +67,11 @@ def make_example(out: Path, width: int = 320, height: int = 180, frames: int = 1
         plate, alpha = render_frame(height, width, i, frames)
         number = first + i
         if fmt == "exr":
-            write_image(out / "plate" / f"plate.{number:04d}.exr", _srgb_to_linear(plate), "half", ("R", "G", "B"))
+            write_image(out / "plate" / f"plate.{number:04d}.exr", _srgb_to_linear(plate), "half", ("R", "G", "B"),
+                        {"oiio:ColorSpace": "lin_rec709"})
         else:
-            write_image(out / "plate" / f"plate.{number:04d}.png", plate, "uint8", ("R", "G", "B"))
+            write_image(out / "plate" / f"plate.{number:04d}.png", plate, "uint8", ("R", "G", "B"),
+                        {"oiio:ColorSpace": "sRGB"})
         write_image(out / "alpha_gt" / f"{number:04d}.png", alpha, "uint16", ("Y",))
         if i == 0:
             write_image(out / "anchor.png", (alpha >= 0.5).astype(np.float32), "uint8", ("Y",))

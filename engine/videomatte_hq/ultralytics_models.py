@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ModelFileError, short_reason
 from .io.colour import to_bgr_u8
 from .models import PROJECT_ROOT
 
@@ -47,8 +47,9 @@ def load_model(path: Path, file_name: str):
         try:
             return (SAM if file_name.startswith("sam") else YOLO)(str(link))
         except Exception as exc:  # torch/ultralytics raise many kinds for a bad file
-            raise ModelFileError(f"cannot load {file_name} from {path}: {exc}", code="model_file",
-                                 hint="re-download it and install it with `videomatte-hq models install`") from exc
+            raise ModelFileError(f"{path} is not a valid {file_name} checkpoint ({short_reason(exc)})",
+                                 code="model_file", hint=f"re-download {file_name} from the ultralytics assets "
+                                 "releases and install it with `videomatte-hq models install`") from None
 
 
 def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import dataclass, field
 
 from .frames import chunks
+
+
+def engine_argv(setting: str, windows: bool | None = None) -> list[str]:
+    """The engine setting of a host ('videomatte-hq', '/Volumes/Pipeline Tools/bin/videomatte-hq',
+    '"C:\\Program Files\\vmhq\\python.exe" -m videomatte_hq') as an argv. A path to an existing file is taken
+    whole (spaces and all); otherwise it is split like a shell: POSIX rules, or on Windows only double quotes
+    group (backslashes in paths are kept)."""
+    setting = setting.strip()
+    if os.path.isfile(setting):
+        return [setting]
+    if windows if windows is not None else os.name == "nt":
+        return [t[1:-1] if len(t) > 1 and t[0] == t[-1] == '"' else t for t in shlex.split(setting, posix=False)]
+    return shlex.split(setting)
 
 
 @dataclass
@@ -23,6 +38,7 @@ class EngineCommand:
     device: str | None = None
     precision: str | None = None
     alpha_format: str = "png16"
+    alpha_pattern: str | None = None
     input_colorspace: str | None = None
     segment_backend: str | None = None
     refine_backend: str | None = None
@@ -46,7 +62,8 @@ class EngineCommand:
         options = {"--trimap-band": self.trimap_band, "--trimap-fg-threshold": self.fg_threshold,
                    "--trimap-bg-threshold": self.bg_threshold, "--device": self.device,
                    "--precision": self.precision, "--input-colorspace": self.input_colorspace,
-                   "--segment-backend": self.segment_backend, "--refine-backend": self.refine_backend}
+                   "--segment-backend": self.segment_backend, "--refine-backend": self.refine_backend,
+                   "--alpha-pattern": self.alpha_pattern}
         for flag, value in options.items():
             if value is not None:
                 args += [flag, str(value)]

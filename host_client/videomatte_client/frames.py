@@ -23,6 +23,17 @@ def sequence_path(pattern: str, frame: int) -> str:
     return hashes_to_printf(pattern) % frame if "%" in hashes_to_printf(pattern) else pattern
 
 
+def parse_frames(text: str) -> list[int]:
+    """A frame list as an artist types it in a host ('40 80, 120') -> [40, 80, 120] (sorted, unique)."""
+    frames = []
+    for word in re.split(r"[\s,;]+", text.strip()):
+        if word:
+            if not re.fullmatch(r"-?\d+", word):
+                raise ValueError(f"extra anchor frames: {word!r} is not a frame number (write e.g. 40 80 120)")
+            frames.append(int(word))
+    return sorted(set(frames))
+
+
 def chunks(first: int, last: int, size: int) -> list[tuple[int, int]]:
     """Inclusive frame ranges of at most `size` frames covering first..last (farm chunks)."""
     if size < 1:

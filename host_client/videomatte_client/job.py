@@ -1,18 +1,22 @@
 """One engine run as a subprocess, its stdout read on a thread into a queue, drained on the host's main thread.
 
 Hosts call `poll()` from their UI timer (Blender modal operator, Nuke worker loop) or `wait()` headless;
-`cancel()` sends SIGTERM (the engine removes temp files, its outputs stay resumable), then kills after 5 s.
+`cancel()` sends SIGTERM (Ctrl-Break on Windows; the engine removes temp files, its outputs stay resumable), then
+kills after 5 s.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import threading
 
 from .events import EngineError, RunState
 
+# On Windows the engine gets a process group of its own, so a Ctrl-Break can reach it alone (see cancel()).
+CANCELLABLE = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
 # The host's own Python must not leak into the engine's interpreter.
 HOST_PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONUSERBASE")
 
@@ -39,7 +43,7 @@ class MatteJob:
     def start(self) -> MatteJob:
         try:
             self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                          env=self.env, cwd=self.cwd, bufsize=1)
+                                          env=self.env, cwd=self.cwd, bufsize=1, **CANCELLABLE)
         except OSError as exc:
             raise EngineError(f"cannot start the engine {self.argv[0]!r}: {exc.strerror}",
                               "set the engine executable in the add-on/plugin settings (videomatte-hq, or a "
@@ -103,10 +107,14 @@ class MatteJob:
                 return self.state
 
     def cancel(self, grace: float = 5.0) -> None:
+        """Ask the engine to stop (it removes its temp files, finalises its report and leaves resumable
+        outputs), then kill it after `grace` s."""
         if self._proc is None or self._proc.poll() is not None:
             return
         self.cancelled = True
-        self._proc.terminate()
+        # Windows has no SIGTERM (terminate() kills at once): Ctrl-Break to the engine's own process group,
+        # which the engine handles like SIGTERM.
+        self._proc.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGTERM)
         try:
             self._proc.wait(grace)
         except subprocess.TimeoutExpired:

@@ -13,10 +13,13 @@ from .events import EngineError
 from .job import clean_env
 
 
-def engine_layout(executable: list[str], output_dir: str, alpha_format: str = "png16") -> dict:
+def engine_layout(executable: list[str], output_dir: str, alpha_format: str = "png16",
+                  alpha_pattern: str | None = None) -> dict:
     """{"alpha_pattern", "trimap_pattern", "run_summary", ...}: the files a run into `output_dir` writes
     (a run of `#` stands for the source frame number)."""
     argv = [*executable, "layout", "--output-dir", output_dir, "--alpha-format", alpha_format, "--json"]
+    if alpha_pattern:
+        argv += ["--alpha-pattern", alpha_pattern]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=120)
     except OSError as exc:

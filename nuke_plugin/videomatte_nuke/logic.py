@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from videomatte_client import EngineCommand, printf_to_hashes
+from videomatte_client import EngineCommand, engine_argv, parse_frames, printf_to_hashes
 
 SEQUENCE = re.compile(r"#+|%0?\d*d")
 # Files the engine reads as they are, with the colourspaces it assumes for them (EXR scene-linear, the rest
@@ -41,6 +41,9 @@ class Settings:
     precision: str
     alpha_format: str
     chunk_size: int
+    segment_backend: str = "sam2"
+    refine_backend: str = "mematte"
+    extra_anchor_frames: tuple[int, ...] = ()  # timeline frames where the Anchor input is rendered again
 
     @classmethod
     def from_knobs(cls, values: dict, input_range: tuple[int, int], current_frame: int) -> Settings:
@@ -55,11 +58,19 @@ class Settings:
                              "set 'Anchor frame' to a frame the roto is drawn on")
         if not values.get("output_dir"):
             raise SetupError("set 'Output folder' first")
+        try:
+            extra = [f for f in parse_frames(str(values.get("extra_anchor_frames") or "")) if f != anchor]
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
+        outside = [f for f in extra if not first <= f <= last]
+        if outside:
+            raise SetupError(f"extra anchor frames {outside} are outside the frame range {first}-{last}")
         return cls(str(values.get("engine") or "videomatte-hq"), str(values["output_dir"]), anchor, first, last,
                    str(values.get("band") or "default"), float(values.get("fg_threshold") or 0),
                    float(values.get("bg_threshold") or 0), str(values.get("device") or "auto"),
-                   str(values.get("precision") or "auto"), str(values.get("alpha_format") or "exr16"),
-                   int(values.get("chunk_size") or 25))
+                   str(values.get("precision") or "auto"), str(values.get("alpha_format") or "png16"),
+                   int(values.get("chunk_size") or 25), str(values.get("segment_backend") or "sam2"),
+                   str(values.get("refine_backend") or "mematte"), tuple(extra))
 
 
 @dataclass
@@ -105,11 +116,14 @@ def plate_plan(source_class: str, knobs: dict, output_dir: str, proxy: bool) -> 
     return PlatePlan(printf_to_hashes(file), offset, False)
 
 
-def engine_command(settings: Settings, plate: PlatePlan, anchor_path: str | None, resume: bool) -> EngineCommand:
-    argv0 = settings.engine.split()  # "python -m videomatte_hq" is allowed
+def engine_command(settings: Settings, plate: PlatePlan, anchor_path: str | None, resume: bool,
+                   extra_anchors: dict[int, str] | None = None) -> EngineCommand:
+    """`extra_anchors`: timeline frame -> the Anchor input rendered there."""
     return EngineCommand(
-        argv0, plate.pattern, settings.output_dir, plate.file_frame(settings.first), plate.file_frame(settings.last),
-        anchor_mask=anchor_path, anchor_frame=plate.file_frame(settings.anchor_frame),
+        engine_argv(settings.engine), plate.pattern, settings.output_dir, plate.file_frame(settings.first),
+        plate.file_frame(settings.last), anchor_mask=anchor_path, anchor_frame=plate.file_frame(settings.anchor_frame),
+        extra_anchors={plate.file_frame(f): p for f, p in (extra_anchors or {}).items()},
+        segment_backend=settings.segment_backend, refine_backend=settings.refine_backend,
         trimap_band=settings.band, fg_threshold=settings.fg_threshold or None,
         bg_threshold=settings.bg_threshold or None, device=settings.device, precision=settings.precision,
         alpha_format=settings.alpha_format, input_colorspace="linear" if plate.render else None,
@@ -125,4 +139,6 @@ def result_knobs(frame_range: tuple[int, int], plate: PlatePlan, layout: dict) -
     """Top-level knob values that point the internal Reads at what the engine wrote: the file frames and the
     sequences of its run_start event (the engine owns the output layout; only top-level knobs are saved)."""
     return {"result_first": frame_range[0], "result_last": frame_range[1], "frame_offset": plate.offset,
-            "alpha_file": layout["alpha_pattern"], "trimap_file": layout["trimap_pattern"]}
+            "alpha_file": layout["alpha_pattern"], "trimap_file": layout["trimap_pattern"],
+            # an EXR's A channel reads as alpha; a PNG matte is grey: the gizmo moves its red into alpha
+            "matte_in_red": not layout["alpha_pattern"].lower().endswith(".exr")}

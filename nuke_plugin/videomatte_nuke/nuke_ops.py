@@ -16,7 +16,8 @@ from videomatte_client import EngineError, MatteJob, farm_commands, sequence_pat
 from .logic import PlatePlan, Settings, SetupError, anchor_pattern, engine_command, plate_plan, result_knobs
 
 KNOBS = ("engine", "output_dir", "anchor_frame", "use_input_range", "first_frame", "last_frame", "band",
-         "fg_threshold", "bg_threshold", "device", "precision", "alpha_format", "chunk_size")
+         "fg_threshold", "bg_threshold", "device", "precision", "alpha_format", "chunk_size", "segment_backend",
+         "refine_backend", "extra_anchor_frames")
 SOURCE_KNOBS = ("file", "first", "last", "frame_mode", "frame", "colorspace", "raw")
 JOBS: dict[str, MatteJob] = {}  # gizmo name -> running job (for Cancel)
 
@@ -47,12 +48,16 @@ def prepare(node, resume: bool = False):
     plan = plate_plan(source.Class(), knobs, settings.output_dir, proxy=False)
     if plan.render:
         _render(source, plan.pattern, settings.first, settings.last, "rgba")
-    anchor_path = None
+    anchor_path, extra = None, {}
     if anchor is not None:
         pattern = anchor_pattern(settings.output_dir)
-        _render(anchor, pattern, settings.anchor_frame, settings.anchor_frame, "alpha")
-        anchor_path = sequence_path(pattern, settings.anchor_frame)
-    return engine_command(settings, plan, anchor_path, resume), plan, settings
+        for frame in (settings.anchor_frame, *settings.extra_anchor_frames):
+            _render(anchor, pattern, frame, frame, "alpha")
+            extra[frame] = sequence_path(pattern, frame)
+        anchor_path = extra.pop(settings.anchor_frame)
+    elif settings.extra_anchor_frames:
+        raise SetupError("extra anchor frames need the Anchor input: connect the roto")
+    return engine_command(settings, plan, anchor_path, resume, extra), plan, settings
 
 
 def _set_status(node, text: str) -> None:

@@ -1,6 +1,7 @@
 """The add-on inside real Blender: compositor setup, Mask rasterising, the operator's engine run, result wiring,
 a headless compositor render checked against the engine's files."""
 
+import json
 import os
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def build_comp(shot: Path):
     assert bpy.ops.vmhq.add_node() == {"FINISHED"}
     node = tree.nodes.active
     tree.links.new(plate.outputs["Image"], node.inputs["Image"])
+    node.node_tree.vmhq.segment_backend, node.node_tree.vmhq.refine_backend = "flow", "closed_form"  # no weights
     return scene, tree, node
 
 
@@ -75,6 +77,7 @@ def test_run_matte_wires_results_and_renders_plate_times_alpha(addon, shot, tmp_
     settings = node.node_tree.vmhq
     settings.anchor_source, settings.anchor_mask = "MASK", rectangle_mask(0.2, 0.75, 0.25, 0.85)
     settings.anchor_frame, settings.output_dir, settings.device = 3, str(tmp_path / "vm"), "cpu"
+    settings.alpha_format = "exr16"
 
     assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}, settings.status
     assert settings.status == "done: frames 1001-1006" and settings.progress == 1.0
@@ -84,12 +87,13 @@ def test_run_matte_wires_results_and_renders_plate_times_alpha(addon, shot, tmp_
     assert Path(bpy.path.abspath(alpha_node.image.filepath)).name == "001001.exr"
     assert (alpha_node.frame_start, alpha_node.frame_duration, alpha_node.frame_offset) == (1, 6, 1000)
 
+    from videomatte_hq_blender.compat import file_output_socket
+
     out = tree.nodes.new("CompositorNodeOutputFile")
-    out.directory, out.file_name = str(tmp_path / "render") + os.sep, ""
-    out.format.media_type = "IMAGE"
+    if hasattr(out.format, "media_type"):
+        out.format.media_type = "IMAGE"
     out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
-    item = out.file_output_items.new("RGBA", "matte.####")
-    tree.links.new(node.outputs["Matte"], out.inputs[item.name])
+    tree.links.new(node.outputs["Matte"], file_output_socket(out, str(tmp_path / "render"), "matte.####", "RGBA"))
     scene.render.use_compositing = True
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
     scene.frame_start = scene.frame_end = 3
@@ -122,3 +126,30 @@ def test_errors_are_reported_not_raised(addon, shot, tmp_path):
     with pytest.raises(RuntimeError, match="anchor mask not found.*\n.*Fix: check --anchor-mask"):
         bpy.ops.vmhq.run_matte(node_name=node.name)
     assert settings.status.startswith("error: anchor mask not found")
+
+
+def test_backends_png_alpha_extra_anchors_from_mask_keys_and_plate_named_folder(addon, shot, tmp_path):
+    """The engine's defaults can be changed from the node; Mask keyframes become extra anchors; with no Output
+    folder the run goes to <output root>/<plate name>/; a PNG alpha drives the Alpha output."""
+    scene, tree, node = build_comp(shot)
+    assert node.name.startswith("Videomatte")
+    settings = node.node_tree.vmhq
+    defaults = {name: settings.bl_rna.properties[name].default
+                for name in ("segment_backend", "refine_backend", "alpha_format")}
+    assert defaults == {"segment_backend": "sam2", "refine_backend": "mematte", "alpha_format": "png16"}
+    mask = rectangle_mask(0.2, 0.75, 0.25, 0.85)
+    for frame in (3, 5):  # keyframes on the Mask (its shape keys are not in Blender's Python API)
+        mask.layers[0].keyframe_insert("alpha", frame=frame)
+    settings.anchor_source, settings.anchor_mask, settings.anchor_frame, settings.device = "MASK", mask, 3, "cpu"
+    addon.props.preferences(bpy.context).output_root = str(tmp_path / "mattes")
+    assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}, settings.status
+    out = tmp_path / "mattes" / "plate"
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert sorted(summary["anchor"]["files"]) == ["1003", "1005"], "the keyframe at scene frame 5 is an extra anchor"
+    assert summary["backends"]["segment"]["name"] == "flow" and node.label == "Videomatte plate"
+    alpha_node = node.node_tree.nodes["VMHQ Alpha"]
+    assert Path(bpy.path.abspath(alpha_node.image.filepath)).name == "001001.png"
+    assert node.node_tree.nodes["Group Output"].inputs["Alpha"].links[0].from_socket.name == "Image"
+    settings.extra_anchor_frames = "4 x"
+    with pytest.raises(RuntimeError, match="'x' is not a frame number"):
+        bpy.ops.vmhq.run_matte(node_name=node.name, resume=True)

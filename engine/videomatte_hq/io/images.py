@@ -70,6 +70,9 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
         spec.alpha_channel = channels.index("A")
     if path.suffix.lower() == ".exr":
         spec.attribute("compression", "zip")
+    # Mattes, trimaps and anchors are data: untagged, or a PNG gets sRGB/gAMA/cHRM chunks and an application
+    # that honours them would linearise the matte.
+    spec.attribute("oiio:ColorSpace", "data")
     for key, value in (attributes or {}).items():
         spec.attribute(key, value)
 

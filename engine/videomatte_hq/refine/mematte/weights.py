@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ...errors import ModelFileError
+from ...errors import ModelFileError, short_reason
 from .model import MEMatte
 
 TEACHER_PREFIX = "teacher_backbone."
@@ -43,9 +43,9 @@ def load_mematte(path: Path, max_number_token: int = 18500) -> tuple[MEMatte, Lo
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a bad file
-        raise ModelFileError(f"cannot load MEMatte checkpoint {path}: {exc}",
+        raise ModelFileError(f"{path} is not a valid MEMatte checkpoint ({short_reason(exc)})",
                              hint="re-download MEMatte_ViTS_DIM.pth and install it with `videomatte-hq models install`",
-                             code="model_file") from exc
+                             code="model_file") from None
     if not isinstance(raw, dict):
         raise ModelFileError(f"MEMatte checkpoint {path} does not hold a state dict", code="model_file",
                              hint="use the official MEMatte_ViTS_DIM.pth")
