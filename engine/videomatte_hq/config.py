@@ -77,7 +77,8 @@ class RefinementConfig(_Section):
     refine_backend: str = "mematte"
     tile_size: Optional[int] = Field(None, ge=64, description="Tile side in px (backend default if unset)")
     tile_overlap: Optional[int] = Field(None, ge=0)
-    batch_size: int = Field(4, ge=1)
+    batch_size: Optional[int] = Field(None, ge=1, description="Tiles per model call (default: the backend's "
+                                                               "for the device, e.g. mematte 16 on CUDA, 4 on CPU)")
     temporal_reuse: bool = True
     skip_iou_threshold: float = Field(0.98, ge=0.0, le=1.0)
     skip_image_delta: float = Field(0.004, ge=0.0, description="Max mean |change| of a tile's image to reuse it")

@@ -17,6 +17,7 @@ from .errors import OutputError
 
 _UMASK: int | None = None
 _SHA256: dict[tuple[str, int, int], str] = {}
+PERSIST_SHA_FROM = 16 << 20  # bytes: files this large (model checkpoints) keep their sha256 in a cache file
 
 
 def umask() -> int:
@@ -92,14 +93,35 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, write)
 
 
+def _sha_cache_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "videomatte-hq" / "sha256.json"
+
+
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached by (path, size, mtime) so multi-GB model files are hashed once per process."""
+    """sha256 of a file, cached by (path, size, mtime): in the process, and on disk for large files (model
+    checkpoints, hashed once, not at every run)."""
     stat = os.stat(path)
     key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _SHA256[key] = digest.hexdigest()
+    if key in _SHA256:
+        return _SHA256[key]
+    persist = stat.st_size >= PERSIST_SHA_FROM
+    disk_key = "|".join(map(str, key))
+    if persist:
+        try:
+            cached = json.loads(_sha_cache_file().read_text())
+        except (OSError, ValueError):
+            cached = {}
+        if disk_key in cached:
+            _SHA256[key] = cached[disk_key]
+            return cached[disk_key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    _SHA256[key] = digest.hexdigest()
+    if persist:
+        try:
+            write_json(_sha_cache_file(), {**cached, disk_key: _SHA256[key]})
+        except OutputError:
+            pass  # a read-only home: hash again next time
     return _SHA256[key]

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 
 from . import refine, segment
 from .errors import Cancelled, VideomatteError, format_frames
 from .events import Events
 from .io.colour import image_to_u8
 from .io.images import read_attribute
+from .io.writeback import WriteBehind
 from .layout import HASH_ATTR, quantize
 from .plan import RunPlan
 from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import band_radius, make_trimap
+
+WRITERS = 4
 
 
 def execute(plan: RunPlan, events: Events, cancel: threading.Event | None = None) -> None:
@@ -27,6 +31,11 @@ def execute(plan: RunPlan, events: Events, cancel: threading.Event | None = None
         events.stage_start(stage, len(plan.frames))
         (_segment if stage == "segment" else _refine)(plan, events, cancel)
         events.stage_end(stage, time.perf_counter() - started)
+
+
+def _writers(plan: RunPlan) -> int:
+    """Writer threads: PNG/EXR encoding is the slow part of writing a 4K frame."""
+    return min(WRITERS, plan.config.runtime.cpu_threads)
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -61,15 +70,17 @@ def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None) -> N
             events.frame_done("segment", frame, resumed=True)
         return
     lost = []
-    for frame, prob, subject_lost in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
-                                                   plan.source.iter_frames):
-        _check(cancel)
-        # Propagation is sequential, so frames kept from a killed run are recomputed but not rewritten.
-        if frame not in done:
-            layout.write_trimap(frame, make_trimap(prob, fg, bg, radius), seg_hash)
-        if subject_lost:
-            lost.append(frame)
-        events.frame_done("segment", frame, resumed=frame in done, subject_lost=subject_lost)
+    with WriteBehind(_writers(plan)) as writer:
+        for frame, prob, subject_lost in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
+                                                       plan.source.iter_frames):
+            _check(cancel)
+            # Propagation is sequential, so frames kept from a killed run are recomputed but not rewritten.
+            trimap = None if frame in done else make_trimap(prob, fg, bg, radius)
+            writer.submit(None if trimap is None else partial(layout.write_trimap, frame, trimap, seg_hash),
+                          partial(events.frame_done, "segment", frame, resumed=frame in done,
+                                  subject_lost=subject_lost))
+            if subject_lost:
+                lost.append(frame)
     if lost:
         events.warning(f"{config.backend('segment')} lost the subject on frames {format_frames(sorted(lost))} "
                        "(their alpha is empty); add an anchor there: --extra-anchor FRAME=roto.png", "subject_lost")
@@ -89,7 +100,7 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
     if overlap >= tile:
         raise VideomatteError(f"tile_overlap ({overlap}) must be smaller than tile_size ({tile})",
                               hint="lower --tile-overlap or raise --tile-size", code="config")
-    refiner = TiledRefiner(backend, tile, overlap, ref.batch_size, ref.temporal_reuse,
+    refiner = TiledRefiner(backend, tile, overlap, ref.batch_size or backend.default_batch, ref.temporal_reuse,
                            ref.skip_iou_threshold, ref.skip_image_delta)
     ref_hash = plan.hashes["refine"]
     done = _done(plan, events, "refine", layout.alpha_path, ref_hash)
@@ -97,19 +108,20 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
         events.frame_done("refine", frame, resumed=True)
     memory: FrameMemory | None = None
     last = None
-    for frame, image in plan.source.iter_frames([f for f in plan.frames if f not in done]):
-        _check(cancel)
-        image_u8 = image_to_u8(image)
-        if ref.temporal_reuse and last != frame - 1 and frame - 1 in done:
-            # Resumed after a kept frame: rebuild what the uninterrupted run had in memory.
-            memory = FrameMemory(image_to_u8(plan.source.read(frame - 1)), layout.read_trimap(frame - 1),
-                                 layout.read_alpha(frame - 1))
-        elif last != frame - 1:
-            memory = None
-        trimap = layout.read_trimap(frame)
-        alpha, refined, skipped = refiner.refine_frame(image, image_u8, trimap, memory)
-        written = quantize(alpha, layout.alpha_format)
-        layout.write_alpha(frame, written, ref_hash)
-        memory = FrameMemory(image_u8, trimap, written) if ref.temporal_reuse else None
-        last = frame
-        events.frame_done("refine", frame, tiles_refined=refined, tiles_skipped=skipped)
+    with WriteBehind(_writers(plan)) as writer:
+        for frame, image in plan.source.iter_frames([f for f in plan.frames if f not in done]):
+            _check(cancel)
+            image_u8 = image_to_u8(image)
+            if ref.temporal_reuse and last != frame - 1 and frame - 1 in done:
+                # Resumed after a kept frame: rebuild what the uninterrupted run had in memory.
+                memory = FrameMemory(image_to_u8(plan.source.read(frame - 1)), layout.read_trimap(frame - 1),
+                                     layout.read_alpha(frame - 1))
+            elif last != frame - 1:
+                memory = None
+            trimap = layout.read_trimap(frame)
+            alpha, refined, skipped = refiner.refine_frame(image, image_u8, trimap, memory)
+            written = quantize(alpha, layout.alpha_format)
+            writer.submit(partial(layout.write_alpha, frame, written, ref_hash),
+                          partial(events.frame_done, "refine", frame, tiles_refined=refined, tiles_skipped=skipped))
+            memory = FrameMemory(image_u8, trimap, written) if ref.temporal_reuse else None
+            last = frame

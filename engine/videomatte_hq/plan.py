@@ -80,7 +80,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
         raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
-    source = open_source(io.input, io.input_colorspace, warn)
+    source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads)
     first = io.frame_start if io.frame_start is not None else source.frames[0]
     last = io.frame_end if io.frame_end is not None else source.frames[-1]
     if first > last:

@@ -25,6 +25,11 @@ def resolve(device: str, precision: str, warn) -> tuple[torch.device, str]:
     if dev.type == "cpu" and precision != "fp32":
         warn(f"--precision {precision} is for CUDA; running fp32 on CPU")
         precision = "fp32"
+    if dev.type == "cuda":
+        # fp32 means fp32: torch's defaults run cuDNN convolutions in TF32 (MEMatte's golden alpha then differs
+        # by 7e-4 on an H100, 1e-6 with TF32 off). Autocast fp16/bf16 is unaffected.
+        torch.backends.cudnn.allow_tf32 = precision != "fp32"
+        torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
     return dev, precision
 
 

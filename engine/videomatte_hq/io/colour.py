@@ -1,6 +1,13 @@
-"""Plate colour: linear EXR -> display-referred sRGB before the models; NaN/inf cleaned."""
+"""Plate colour: linear EXR -> display-referred sRGB before the models; NaN/inf cleaned.
+
+Half-float plates (the usual EXR) go through a 65536-entry lookup table indexed by the half's bits: one gather
+per value instead of clip + power + where, and exactly the float32 result of the formula (the table is made
+with it); NaN/inf cleaning is folded into the table.
+"""
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 
@@ -29,13 +36,31 @@ def clean_nonfinite(pixels: np.ndarray) -> tuple[np.ndarray, int]:
     return pixels, count
 
 
+@cache
+def _half_table(linear: bool) -> np.ndarray:
+    """float32 model value of every half-float bit pattern (NaN -> 0, +inf -> 1, -inf -> 0, then as the
+    float path: sRGB transfer or clip)."""
+    values = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
+    return linear_to_srgb(values) if linear else np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """The first three channels; grey (one or two channels) repeated."""
+    if pixels.shape[2] >= 3:
+        return pixels[:, :, :3]
+    return np.repeat(pixels[:, :, :1], 3, axis=2)
+
+
 def to_model_rgb(pixels: np.ndarray, linear: bool) -> tuple[np.ndarray, int]:
-    """Any plate pixels (H, W, C>=1) -> float32 RGB in [0, 1], display-referred; plus the NaN/inf count."""
-    pixels, bad = clean_nonfinite(pixels)
-    if pixels.shape[2] == 1:
-        rgb = np.repeat(pixels, 3, axis=2)
-    else:
-        rgb = pixels[:, :, :3] if pixels.shape[2] >= 3 else np.repeat(pixels[:, :, :1], 3, axis=2)
+    """Any plate pixels (H, W, C>=1; float16 or float32) -> float32 RGB in [0, 1], display-referred; plus the
+    NaN/inf count."""
+    rgb = _rgb(pixels)
+    if rgb.dtype == np.float16:
+        bits = rgb.view(np.uint16)
+        bad = int(np.count_nonzero((bits & 0x7C00) == 0x7C00))  # exponent all ones: inf or NaN
+        return _half_table(linear)[bits], bad
+    rgb, bad = clean_nonfinite(rgb)
     rgb = linear_to_srgb(rgb) if linear else np.clip(rgb, 0.0, 1.0).astype(np.float32)
     return np.ascontiguousarray(rgb), bad
 

@@ -11,6 +11,8 @@ import OpenImageIO as oiio
 from ..errors import OutputError, VideomatteError
 from ..fileio import atomic_write, no_space
 
+# zlib level 3: the fastest write at about the size of the default 6 (bench/png_level.py, docs/benchmarks.md).
+PNG_LEVEL = 3
 _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
 
 
@@ -34,17 +36,20 @@ def read_spec(path: Path) -> oiio.ImageSpec:
     return spec
 
 
-def read_image(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
-    """All channels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]."""
+def read_image(path: Path, keep_half: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
+    """All channels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]. With `keep_half`, a half-float
+    file comes back as float16 (half the memory; the colour table reads its bits)."""
     inp = _open(path)
     spec = inp.spec()
-    pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+    half = keep_half and spec.format == oiio.HALF and all(f == oiio.HALF for f in spec.channelformats or [oiio.HALF])
+    pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.HALF if half else oiio.FLOAT)
     error = inp.geterror()
     inp.close()
     if pixels is None or error:
         raise VideomatteError(f"cannot decode pixels of {path}: {error.strip() or 'truncated or corrupt data'}",
                               hint="re-render or re-copy this frame", code="unreadable")
-    return np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec
+    dtype = np.float16 if half else np.float32
+    return np.asarray(pixels, dtype).reshape(spec.height, spec.width, spec.nchannels), spec
 
 
 def read_attribute(path: Path, name: str) -> str | None:
@@ -70,6 +75,8 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
         spec.alpha_channel = channels.index("A")
     if path.suffix.lower() == ".exr":
         spec.attribute("compression", "zip")
+    elif path.suffix.lower() == ".png":
+        spec.attribute("png:compressionLevel", PNG_LEVEL)
     # Mattes, trimaps and anchors are data: untagged, or a PNG gets sRGB/gAMA/cHRM chunks and an application
     # that honours them would linearise the matte.
     spec.attribute("oiio:ColorSpace", "data")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,34 +10,42 @@ import numpy as np
 from ..errors import VideomatteError, format_frames
 from .colour import is_linear, to_model_rgb
 from .images import read_image, read_spec
+from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
 
 
+# Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
+READ_AHEAD = 4
+PREFLIGHT_WORKERS = 8
+
+
 class FrameSource:
-    """Plate frames as display-referred float32 RGB in [0, 1], addressed by source frame number."""
+    """Plate frames as display-referred float32 RGB in [0, 1], addressed by source frame number; decoded and
+    converted ahead of the consumer on `threads` threads."""
 
     kind = "sequence"
 
     def __init__(self, description: str, frames: list[int], width: int, height: int, linear: bool,
-                 warn: Warn) -> None:
+                 warn: Warn, threads: int) -> None:
         self.description = description
         self.frames = frames
         self.width = width
         self.height = height
         self.linear = linear
         self.warn = warn
+        self.threads = max(1, threads)
         self.nonfinite_values = 0
 
-    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
+        """(frame, model RGB, NaN/inf count) in order, decoded ahead."""
         raise NotImplementedError
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        for frame, raw in self._raw(frames):
-            rgb, bad = to_model_rgb(raw, self.linear)
-            if bad:
+        for frame, rgb, bad in self._converted(frames):
+            if bad:  # warned here, on the consumer's thread: event sinks are not thread-safe
                 self.nonfinite_values += bad
                 self.warn(f"frame {frame}: {bad} NaN/inf values in the plate were clamped")
             yield frame, rgb
@@ -51,7 +58,7 @@ class FrameSource:
 
 
 class SequenceSource(FrameSource):
-    def __init__(self, sequence: ImageSequence, colorspace: str, warn: Warn) -> None:
+    def __init__(self, sequence: ImageSequence, colorspace: str, warn: Warn, threads: int) -> None:
         if not sequence.frames:
             raise VideomatteError(f"no frames found for input {sequence.pattern}",
                                   hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
@@ -60,11 +67,14 @@ class SequenceSource(FrameSource):
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
         super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
-                         is_linear(sequence.suffix, colorspace), warn)
+                         is_linear(sequence.suffix, colorspace), warn, threads)
 
-    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        for frame in frames:
-            yield frame, read_image(self.sequence.path(frame))[0]
+    def _load(self, frame: int) -> tuple[int, np.ndarray, int]:
+        return (frame, *to_model_rgb(read_image(self.sequence.path(frame), keep_half=True)[0], self.linear))
+
+    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
+        workers = min(READ_AHEAD, self.threads)
+        return ordered_map(self._load, frames, workers, READ_AHEAD if workers > 1 else 1)
 
     def check(self, frames: list[int], full: bool) -> None:
         missing = [f for f in frames if f not in set(self.frames)]
@@ -77,7 +87,7 @@ class SequenceSource(FrameSource):
             path = self.sequence.path(frame)
             try:
                 if full:
-                    pixels = read_image(path)[0]
+                    pixels = read_image(path, keep_half=True)[0]
                     height, width = pixels.shape[:2]
                 else:
                     spec = read_spec(path)
@@ -86,8 +96,10 @@ class SequenceSource(FrameSource):
                 return frame, "unreadable"
             return frame, None if (width, height) == (self.width, self.height) else f"{width}x{height}"
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(probe, frames))
+        # Every frame is still checked before any output is written; the decodes run in parallel (each holds
+        # one decoded frame: at most PREFLIGHT_WORKERS of them at a time).
+        workers = min(self.threads, PREFLIGHT_WORKERS)
+        results = list(ordered_map(probe, frames, workers, 2 * workers))
         unreadable = [f for f, r in results if r == "unreadable"]
         if unreadable:
             raise VideomatteError(
@@ -105,13 +117,14 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colorspace: str, warn: Warn) -> None:
+    def __init__(self, path: Path, colorspace: str, warn: Warn, threads: int) -> None:
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
-                         is_linear(path.suffix, colorspace), warn)
+                         is_linear(path.suffix, colorspace), warn, threads)
 
-    def _raw(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        return self.video.iter_frames(frames)
+    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
+        decoded = ((frame, *to_model_rgb(raw, self.linear)) for frame, raw in self.video.iter_frames(frames))
+        return background(decoded, READ_AHEAD if self.threads > 1 else 1)
 
     def check(self, frames: list[int], full: bool) -> None:
         missing = [f for f in frames if not 0 <= f < len(self.frames)]
@@ -122,12 +135,12 @@ class VideoSource(FrameSource):
                                   code="missing_frames")
 
 
-def open_source(text: str, colorspace: str, warn: Warn) -> FrameSource:
+def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1) -> FrameSource:
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
         if not path.is_file():
             raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
-        return VideoSource(path, colorspace, warn)
+        return VideoSource(path, colorspace, warn, threads)
     if path.is_dir():
         raise VideomatteError(f"--input {path} is a folder", code="input",
                               hint=f"give a sequence pattern such as {path / 'plate.####.exr'}")
@@ -136,4 +149,4 @@ def open_source(text: str, colorspace: str, warn: Warn) -> FrameSource:
         raise VideomatteError(f"--input {text!r} is neither a video file nor a frame sequence",
                               hint="use a pattern with %04d, #### or @ (e.g. shot/plate.####.exr) or a video file",
                               code="input")
-    return SequenceSource(sequence.scan(), colorspace, warn)
+    return SequenceSource(sequence.scan(), colorspace, warn, threads)

@@ -19,6 +19,7 @@ class RefineBackend(Protocol):
     display_name: str  # used in user-facing messages
     default_tile: int
     default_overlap: int
+    default_batch: int  # tiles per refine() call when batch_size is not set (may depend on the device)
 
     @staticmethod
     def model_files(config) -> list[Path]:

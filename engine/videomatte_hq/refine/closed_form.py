@@ -25,6 +25,7 @@ class ClosedFormBackend:
     display_name = "Closed-form matting"
     default_tile = 512
     default_overlap = 64
+    default_batch = 4  # tiles are solved one by one; the batch only groups them
 
     def __init__(self, config, warn) -> None:
         import pymatting  # imported here: its numba compile is slow and only this backend needs it

@@ -51,6 +51,9 @@ class MEMatteBackend:
     def __init__(self, config, warn) -> None:
         self.path = checkpoint_path(config)
         self.device, self.precision = torch_device.setup(config, warn)
+        # Tiles per forward: on an H100, 28 fp16 tiles of a 4K frame take 0.42 s in batches of 4, 0.27 s in 16
+        # (4.5 GiB), 0.27 s in 32 (7.7 GiB) (docs/benchmarks.md); on the CPU batches buy nothing but memory.
+        self.default_batch = 16 if self.device.type == "cuda" else 4
         model, report = load_mematte(self.path)
         if report.dropped:
             warn(f"MEMatte checkpoint: dropped {len(report.dropped)} training-only keys (teacher_backbone.*)")

@@ -38,10 +38,20 @@ def normalise_state_dict(raw: dict) -> tuple[dict[str, torch.Tensor], LoadReport
     return {k: v for k, v in state.items() if not k.startswith(TEACHER_PREFIX)}, report
 
 
+def _read(path: Path) -> dict:
+    """torch.load memory-mapped (tensors page in from the file, no copy), weights only (no code runs)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:  # the legacy (torch < 1.6) format cannot be memory-mapped
+        if "mmap" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_mematte(path: Path, max_number_token: int = 18500) -> tuple[MEMatte, LoadReport]:
     """Build MEMatte ViT-S and load `path` strictly (weights_only: no code runs from the file)."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = _read(path)
     except Exception as exc:  # torch raises many kinds for a bad file
         raise ModelFileError(f"{path} is not a valid MEMatte checkpoint ({short_reason(exc)})",
                              hint="re-download MEMatte_ViTS_DIM.pth and install it with `videomatte-hq models install`",

@@ -1,0 +1,118 @@
+"""Throughput of the whole run on a generated 4K EXR shot: the host path alone (no-op backends, registered
+through the backend registry) and real backends; side by side with a baseline revision in one invocation.
+
+    .venv/bin/python bench/throughput.py [--frames 20] [--size 3840x2160] [--baseline caecbe5]
+        [--backends noop:noop flow:closed_form] [--device cpu|cuda] [--precision fp16]
+        [--sam-model PATH] [--mematte-checkpoint PATH]
+
+Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
+runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS and the ratios, and
+writes them as JSON to bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+
+
+def make_shot(folder: Path, width: int, height: int, frames: int) -> dict[str, str]:
+    """The generated example shot (soft figure over a panning texture) rendered small, scaled to the size
+    asked, written as half-float linear EXR with its anchor."""
+    sys.path.insert(0, str(ROOT / "engine"))
+    from videomatte_hq.io.images import read_image, write_image
+    from videomatte_hq.synthetic import make_example
+
+    small = make_example(folder / "small", width // 4, height // 4, frames, 1001, "exr")
+    for i in range(frames):
+        pixels = read_image(Path(small["input"].replace("####", f"{1001 + i:04d}")))[0]
+        big = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_CUBIC)
+        write_image(folder / "plate" / f"plate.{1001 + i:04d}.exr", big, "half", ("R", "G", "B"))
+    anchor = read_image(Path(small["anchor"]))[0][..., 0]
+    write_image(folder / "anchor.png", cv2.resize(anchor, (width, height), interpolation=cv2.INTER_NEAREST),
+                "uint8", ("Y",))
+    return {"input": str(folder / "plate" / "plate.####.exr"), "anchor": str(folder / "anchor.png")}
+
+
+def measure(engine: Path, settings: dict) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(engine), str(BENCH),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(BENCH / "throughput_child.py"), json.dumps(settings)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed ({engine}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--size", default="3840x2160")
+    parser.add_argument("--baseline", help="git revision to measure side by side")
+    parser.add_argument("--baseline-dir", type=Path,
+                        help="a checkout of --baseline already on disk (where there is no git history)")
+    parser.add_argument("--backends", nargs="+", default=["noop:noop"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--sam-model")
+    parser.add_argument("--mematte-checkpoint")
+    parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    tmp = Path(tempfile.mkdtemp(prefix="vmhq-throughput-"))
+    shot = (make_shot(args.shot or tmp / "shot", width, height, args.frames)
+            if not (args.shot and (args.shot / "anchor.png").exists())
+            else {"input": str(args.shot / "plate" / "plate.####.exr"), "anchor": str(args.shot / "anchor.png")})
+    engines = {"this": ROOT / "engine"}
+    if args.baseline_dir:
+        engines[args.baseline] = args.baseline_dir / "engine"
+    elif args.baseline:
+        worktree = tmp / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
+                       check=True, capture_output=True)
+        engines[args.baseline] = worktree / "engine"
+    rows = []
+    try:
+        for pair in args.backends:
+            segment, refine = pair.split(":")
+            for name, engine in engines.items():
+                settings = {"input": shot["input"], "anchor_mask": shot["anchor"], "output_dir": str(tmp / f"out-{name}"),
+                            "segment_backend": segment, "refine_backend": refine, "overwrite": True,
+                            "device": args.device, "precision": args.precision, "progress": "none",
+                            "allow_external_paths": True, "model": args.sam_model,
+                            "mematte_checkpoint": args.mematte_checkpoint}
+                result = measure(engine, {k: v for k, v in settings.items() if v is not None})
+                n = result["frame_count"]
+                per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}
+                rows.append({"revision": name, "backends": pair, "frames": n, "per_frame_s": per,
+                             "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"]})
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        if args.baseline and not args.baseline_dir:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
+                           capture_output=True)
+    print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
+    print("| backends | revision | preflight s/f | segment s/f | refine s/f | total s/f | peak RSS MiB | speed-up |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        base = next((r for r in rows if r["backends"] == row["backends"] and r["revision"] == args.baseline), None)
+        p = row["per_frame_s"]
+        ratio = f"{base['per_frame_s']['total'] / p['total']:.2f}x" if base and base is not row else ""
+        print(f"| {row['backends']} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
+              f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} |")
+    (BENCH / "results").mkdir(exist_ok=True)
+    (BENCH / "results" / "throughput.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
