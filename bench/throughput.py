@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["noop:noop"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--refine-mode", nargs="+", default=[None],
+                        help="refine_mode values to measure each backend pair with (auto|full|tiled)")
     parser.add_argument("--sam-model")
     parser.add_argument("--mematte-checkpoint")
     parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
@@ -83,18 +85,19 @@ def main() -> None:
         engines[args.baseline] = worktree / "engine"
     rows = []
     try:
-        for pair in args.backends:
+        for pair, mode in ((p, m) for p in args.backends for m in args.refine_mode):
             segment, refine = pair.split(":")
             for name, engine in engines.items():
                 settings = {"input": shot["input"], "anchor_mask": shot["anchor"], "output_dir": str(tmp / f"out-{name}"),
                             "segment_backend": segment, "refine_backend": refine, "overwrite": True,
                             "device": args.device, "precision": args.precision, "progress": "none",
                             "allow_external_paths": True, "model": args.sam_model,
-                            "mematte_checkpoint": args.mematte_checkpoint}
+                            "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode}
                 result = measure(engine, {k: v for k, v in settings.items() if v is not None})
                 n = result["frame_count"]
                 per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}
-                rows.append({"revision": name, "backends": pair, "frames": n, "per_frame_s": per,
+                rows.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
+                             "frames": n, "per_frame_s": per,
                              "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"]})
                 print(json.dumps(rows[-1]), flush=True)
     finally:

@@ -137,3 +137,22 @@ def test_frame_in_one_tile_equals_untiled_mematte(mematte_checkpoint):
     unknown = trimap == UNKNOWN
     assert refined == 1 and np.array_equal(tiled[unknown], direct[unknown])
     assert np.unique(direct[unknown]).size > 100
+
+
+def test_full_frame_auto_decision(mematte_checkpoint, monkeypatch):
+    """refine_mode auto: the full frame only on CUDA, up to about 4K, where 80 % of the free memory holds it."""
+    import torch
+
+    from videomatte_hq.config import build_config
+    from videomatte_hq.refine.mematte.backend import MEMatteBackend
+
+    config = build_config(overrides={"mematte_checkpoint": str(mematte_checkpoint), "allow_external_paths": True,
+                                     "device": "cpu"})
+    backend = MEMatteBackend(config, print)
+    assert not backend.full_frame_fits(2160, 3840) and backend.default_batch == 4  # CPU: tiles
+    backend.device, backend.precision = torch.device("cuda"), "fp16"
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (40 << 30, 80 << 30))
+    assert backend.full_frame_fits(2160, 3840)  # 4K fp16: about 12.2 GiB
+    assert not backend.full_frame_fits(4320, 7680)  # 8K: tiles
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (12 << 30, 16 << 30))
+    assert not backend.full_frame_fits(2160, 3840)  # a small or busy GPU: tiles

@@ -115,3 +115,15 @@ def test_temporal_reuse_skips_unchanged_tiles_and_copies_written_alpha():
     brighter = np.clip(image + 0.2, 0, 1)  # same band, new image content: recomputed too
     _, refined4, _ = refiner.refine_frame(brighter, image_to_u8(brighter), trimap, memory)
     assert refined4 == refined
+
+
+def test_refine_mode_full_is_one_tile_per_frame_and_recorded(tmp_path, shot_png):
+    from conftest import run_api
+
+    events = []
+    report = run_api(shot_png, tmp_path / "full", on_event=events.append, refine_mode="full")
+    assert report.refine == {"mode": "full", "tile_size": 80, "tile_overlap": 0, "batch_size": 4}
+    assert report.tiles["refined"] + report.tiles["skipped"] == 6 and report.tiles["refined"] >= 1
+    assert [e["mode"] for e in events if e["event"] == "refine_plan"] == ["full"]
+    auto = run_api(shot_png, tmp_path / "auto", frame_end=1002)  # closed_form on the CPU: tiles
+    assert auto.refine["mode"] == "tiled" and auto.refine["tile_size"] == 512

@@ -79,6 +79,10 @@ class RefinementConfig(_Section):
     tile_overlap: Optional[int] = Field(None, ge=0)
     batch_size: Optional[int] = Field(None, ge=1, description="Tiles per model call (default: the backend's "
                                                                "for the device, e.g. mematte 16 on CUDA, 4 on CPU)")
+    refine_mode: Literal["auto", "full", "tiled"] = Field(
+        "auto", description="full: the whole frame in one model call (the model's own computation); tiled: "
+                            "overlapping tiles (bounded memory); auto: full where the backend says it fits and is "
+                            "faster (MEMatte on CUDA up to about 4K), else tiled")
     temporal_reuse: bool = True
     skip_iou_threshold: float = Field(0.98, ge=0.0, le=1.0)
     skip_image_delta: float = Field(0.004, ge=0.0, description="Max mean |change| of a tile's image to reuse it")

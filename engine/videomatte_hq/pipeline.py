@@ -95,12 +95,22 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
             hint="widen the band: --trimap-band wider|maximum, or lower --trimap-fg-threshold / "
                  "raise --trimap-bg-threshold; check qc/trimap.*.png",
             code="empty_band")
-    tile = ref.tile_size or backend.default_tile
-    overlap = ref.tile_overlap if ref.tile_overlap is not None else backend.default_overlap
+    height, width = plan.source.height, plan.source.width
+    mode = ref.refine_mode
+    if mode == "auto":
+        fits = getattr(backend, "full_frame_fits", None)
+        mode = "full" if fits is not None and fits(height, width) else "tiled"
+    if mode == "full":  # one tile: the frame (temporal reuse then keeps or recomputes the whole frame)
+        tile, overlap = max(height, width), 0
+    else:
+        tile = ref.tile_size or backend.default_tile
+        overlap = ref.tile_overlap if ref.tile_overlap is not None else backend.default_overlap
     if overlap >= tile:
         raise VideomatteError(f"tile_overlap ({overlap}) must be smaller than tile_size ({tile})",
                               hint="lower --tile-overlap or raise --tile-size", code="config")
-    refiner = TiledRefiner(backend, tile, overlap, ref.batch_size or backend.default_batch, ref.temporal_reuse,
+    batch = ref.batch_size or backend.default_batch
+    events.emit("refine_plan", mode=mode, tile_size=tile, tile_overlap=overlap, batch_size=batch)
+    refiner = TiledRefiner(backend, tile, overlap, batch, ref.temporal_reuse,
                            ref.skip_iou_threshold, ref.skip_image_delta)
     ref_hash = plan.hashes["refine"]
     done = _done(plan, events, "refine", layout.alpha_path, ref_hash)

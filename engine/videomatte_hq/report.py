@@ -82,6 +82,7 @@ class RunReport:
     nonfinite_values_clamped: int = 0
     warnings: list[str] = field(default_factory=list)
     error: dict[str, str] | None = None
+    refine: dict[str, Any] | None = None  # the refine plan: mode (full/tiled), tile size, overlap, batch
     versions: dict[str, str | None] = field(default_factory=package_versions)
 
     def __post_init__(self) -> None:
@@ -149,6 +150,8 @@ class ReportWriter:
                 report.stage_seconds[record["stage"]] = record["seconds"]
             elif kind == "warning":
                 report.warnings.append(record["message"])
+            elif kind == "refine_plan":
+                report.refine = {k: record[k] for k in ("mode", "tile_size", "tile_overlap", "batch_size")}
             else:
                 return
         if kind != "frame_done" or time.monotonic() - self._last >= WRITE_INTERVAL:
