@@ -2,7 +2,6 @@
 a headless compositor render checked against the engine's files."""
 
 import json
-import os
 from pathlib import Path
 
 import bpy
