@@ -12,7 +12,8 @@ PACKAGE = ROOT / "engine" / "videomatte_hq"
 LAYERS = [
     {"version", "errors"},
     {"fileio", "registry", "lock"},
-    {"config", "io", "trimap", "torch_device", "models", "layout", "synthetic", "events", "report"},
+    {"config", "io", "trimap", "torch_device", "models", "layout", "synthetic", "events", "report",
+     "drift"},
     {"ultralytics_models", "anchor"},
     {"segment", "refine"},
     {"auto_anchor"},

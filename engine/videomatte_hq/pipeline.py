@@ -12,6 +12,7 @@ import time
 from functools import partial
 
 from . import refine, segment
+from .drift import DriftCheck
 from .errors import Cancelled, VideomatteError, format_frames
 from .events import Events
 from .io.colour import image_to_u8
@@ -69,21 +70,30 @@ def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None) -> N
         for frame in plan.frames:
             events.frame_done("segment", frame, resumed=True)
         return
-    lost = []
+    lost, drifted, drift = [], {}, DriftCheck(plan.anchors)
     with WriteBehind(_writers(plan)) as writer:
         for frame, prob, subject_lost in segment.track(backend, plan.frames, plan.anchor_frame, plan.anchors,
                                                        plan.source.iter_frames):
             _check(cancel)
             # Propagation is sequential, so frames kept from a killed run are recomputed but not rewritten.
             trimap = None if frame in done else make_trimap(prob, fg, bg, radius)
+            departure = drift.departure(frame, prob)
             writer.submit(None if trimap is None else partial(layout.write_trimap, frame, trimap, seg_hash),
                           partial(events.frame_done, "segment", frame, resumed=frame in done,
-                                  subject_lost=subject_lost))
+                                  subject_lost=subject_lost, drift_suspected=departure is not None))
             if subject_lost:
                 lost.append(frame)
+            if departure:
+                drifted[frame] = departure
+    name = config.backend("segment")
     if lost:
-        events.warning(f"{config.backend('segment')} lost the subject on frames {format_frames(sorted(lost))} "
+        events.warning(f"{name} lost the subject on frames {format_frames(sorted(lost))} "
                        "(their alpha is empty); add an anchor there: --extra-anchor FRAME=roto.png", "subject_lost")
+    if drifted:
+        first = min(drifted)
+        events.warning(f"{name}'s mask may have drifted off the subject on frames {format_frames(sorted(drifted))} "
+                       f"(frame {first}: {drifted[first]}); check their QC trimaps and add an anchor at the first "
+                       f"one: --extra-anchor {first}=roto.png", "drift_suspected")
 
 
 def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> None:

@@ -79,6 +79,7 @@ class RunReport:
     trimaps_written: int = 0
     frames_written: int = 0
     subject_lost_frames: list[int] = field(default_factory=list)
+    drift_suspected_frames: list[int] = field(default_factory=list)  # drift.py: mask departs from the anchors'
     nonfinite_values_clamped: int = 0
     warnings: list[str] = field(default_factory=list)
     error: dict[str, str] | None = None
@@ -89,7 +90,7 @@ class RunReport:
         self.progress = {s: StageProgress(self.frame_count) for s in self.stages}
 
     def frame_done(self, stage: str, resumed: bool, tiles_refined: int = 0, tiles_skipped: int = 0,
-                   subject_lost: bool = False, frame: int | None = None) -> None:
+                   subject_lost: bool = False, frame: int | None = None, drift_suspected: bool = False) -> None:
         progress = self.progress[stage]
         progress.done += 1
         progress.resumed += resumed
@@ -97,6 +98,8 @@ class RunReport:
             self.trimaps_written += not resumed
             if subject_lost:
                 self.subject_lost_frames.append(frame)
+            if drift_suspected:
+                self.drift_suspected_frames.append(frame)
         elif not resumed:
             self.frames_written += 1
             self.tiles["refined"] += tiles_refined
@@ -145,7 +148,8 @@ class ReportWriter:
         with self._lock:
             if kind == "frame_done":
                 report.frame_done(record["stage"], record["resumed"], record.get("tiles_refined", 0),
-                                  record.get("tiles_skipped", 0), record.get("subject_lost", False), record["frame"])
+                                  record.get("tiles_skipped", 0), record.get("subject_lost", False), record["frame"],
+                                  record.get("drift_suspected", False))
             elif kind == "stage_end":
                 report.stage_seconds[record["stage"]] = record["seconds"]
             elif kind == "warning":

@@ -9,6 +9,7 @@ per-frame output before its postprocess thresholds them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import types
@@ -35,6 +36,25 @@ def configure_offline() -> None:
     os.environ.setdefault("YOLO_VERBOSE", "0")
 
 
+@contextlib.contextmanager
+def skip_weight_init():
+    """Build modules without initialising their weights: the checkpoint then overwrites every one (SAM2's load is
+    strict: a weight missing from the file is an error, never left uninitialised). ultralytics builds SAM2 with
+    torch's random init first, which costs more than loading the file (2.7 s for sam2_l on an H100 host). The
+    same device as transformers' `no_init_weights`: torch.nn.init's in-place initialisers become no-ops."""
+    import torch
+
+    names = [n for n in vars(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for name in names:
+        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
 def load_model(path: Path, file_name: str):
     """Load `path` the way ultralytics will at run time (SAM2: strict) under its canonical `file_name`,
     which is what selects the architecture."""
@@ -45,7 +65,8 @@ def load_model(path: Path, file_name: str):
         link = Path(tmp) / file_name
         link.symlink_to(Path(path).resolve())
         try:
-            return (SAM if file_name.startswith("sam") else YOLO)(str(link))
+            with skip_weight_init():
+                return (SAM if file_name.startswith("sam") else YOLO)(str(link))
         except Exception as exc:  # torch/ultralytics raise many kinds for a bad file
             raise ModelFileError(f"{path} is not a valid {file_name} checkpoint ({short_reason(exc)})",
                                  code="model_file", hint=f"re-download {file_name} from the ultralytics assets "
@@ -72,7 +93,8 @@ class VideoSession:
         overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
                          quantize=16 if fp16 else 32)
         self.predictor = predictor_cls(overrides=overrides)
-        self.predictor.setup_model(model=None, verbose=False)
+        with skip_weight_init():
+            self.predictor.setup_model(model=None, verbose=False)
         torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
         self.stretched = stretched
         self.index = -1

@@ -9,7 +9,8 @@ The warped mask's edge is then re-fitted to the current image: GrabCut decides t
 within a band around the warped edge, with the subject's colour model learnt on the
 anchored frames and kept (a model re-learnt from the tracked mask learns whatever the mask
 crept onto and then keeps it), and the background's learnt on this frame in a ring around
-the subject (what the edge competes with, not the whole frame's colours). A guided
+the subject (what the edge competes with, not the whole frame's colours). Background that looks as it did on
+the anchored frame (followed by the camera's motion) is background, whatever the mask did since. A guided
 filter (He et al. 2010) gives the binary result a soft edge that follows the image;
 re-binarising each frame stops blur from accumulating. Measured on the public clips:
 docs/benchmarks.md, "The weight-free tracker".
@@ -30,6 +31,11 @@ BG_RING = 3  # the background colour model is learnt within this many band width
 MIN_RING_PIXELS = 50
 FG_SAMPLES = 2000  # GrabCut learns both models at once: a few subject pixels go with the ring's
 SPLAT_CLOSE = 5  # px: forward-splatted subject pixels land on a grid with gaps; close them
+FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5  # forward-backward consistency bound (Sundaram et al. 2010), px^2
+# The anchored frame's background: corners tracked from it, a similarity transform fitted to them.
+CORNERS, MIN_CORNERS, MIN_INLIERS = 400, 20, 0.5
+RANSAC_PX = 1.0
+STATIC_GREY = 3.0  # mean |difference| over a 5x5 patch (8-bit grey) under which a pixel is unchanged
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -66,6 +72,46 @@ def _is_fg(labels: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
+class AnchorBackground:
+    """The anchored frame's background, followed by the camera. A similarity transform (RANSAC on corners of
+    the background tracked from the anchored frame) maps each frame onto the anchored one; pixels that look as
+    they did there, where the anchored frame had background, are background. The reference is the anchored
+    frame itself, so a region the tracked mask once took is given back as soon as it is seen unchanged."""
+
+    def __init__(self, grey: np.ndarray, fg: np.ndarray, band: int) -> None:
+        self.grey = grey
+        near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * band + 1, 4 * band + 1))
+        self.subject = cv2.dilate(fg.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        mask = (cv2.dilate(fg.astype(np.uint8), near) == 0).astype(np.uint8) * 255
+        self.points = cv2.goodFeaturesToTrack(grey, CORNERS, 0.01, 7, mask=mask)
+        self.guess = None if self.points is None else self.points.copy()
+
+    def unchanged(self, grey: np.ndarray) -> np.ndarray | None:
+        """Background pixels of this frame unchanged since the anchored frame; None where no camera motion
+        explains the background (too few corners, or parallax / a moving background)."""
+        if self.points is None or len(self.points) < MIN_CORNERS:
+            return None
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(self.grey, grey, self.points, self.guess.copy(),
+                                                    winSize=(21, 21), maxLevel=3,
+                                                    flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+        ok = status.ravel() == 1
+        if ok.sum() < MIN_CORNERS:
+            return None
+        model, inliers = cv2.estimateAffinePartial2D(moved[ok], self.points[ok], method=cv2.RANSAC,
+                                                     ransacReprojThreshold=RANSAC_PX)
+        if model is None or inliers.sum() < max(MIN_CORNERS, MIN_INLIERS * ok.sum()):
+            return None
+        self.guess = moved
+        h, w = grey.shape
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP  # model maps this frame onto the anchored one
+        then = cv2.warpAffine(self.grey, model, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        inside = cv2.warpAffine(np.ones_like(self.grey), model, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        subject = cv2.warpAffine(self.subject, model, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                 borderValue=1)
+        diff = cv2.boxFilter(np.abs(grey.astype(np.float32) - then.astype(np.float32)), -1, (5, 5))
+        return (inside == 1) & (subject == 0) & (diff <= STATIC_GREY)
+
+
 class FlowTracker:
     def __init__(self, max_side: int, edge_radius_1080: int, band_1080: int) -> None:
         self.max_side = max_side
@@ -75,6 +121,7 @@ class FlowTracker:
         self.prev_small: np.ndarray | None = None
         self.prev_fg: np.ndarray | None = None  # the last binary subject at working size, float32
         self.fg_model: np.ndarray | None = None  # the subject's colours, learnt on the last anchored frame
+        self.background: AnchorBackground | None = None
         self.subject_lost = False
 
     def _work_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -127,11 +174,14 @@ class FlowTracker:
             cv2.grabCut(img8, labels, None, bgd, self.fg_model.copy(), 1, cv2.GC_EVAL_FREEZE_MODEL)
         return _is_fg(labels)
 
-    def _fit(self, image: np.ndarray, prior: np.ndarray, anchored: bool) -> np.ndarray:
+    def _fit(self, image: np.ndarray, prior: np.ndarray, anchored: bool,
+             background: np.ndarray | None = None) -> np.ndarray:
         h, w = image.shape[:2]
         size = self._work_size(image.shape)
         band = self._band(size)
         labels = self._labels(prior >= 0.5, band)
+        if background is not None:
+            labels[background] = cv2.GC_BGD
         img8 = (np.clip(self._resize(image, size, cv2.INTER_AREA), 0, 1) * 255).round().astype(np.uint8)
         self.prev_fg = self._grabcut(img8, labels, band, anchored).astype(np.float32)
         binary = self._resize(self.prev_fg, (w, h), cv2.INTER_LINEAR) >= 0.5
@@ -143,21 +193,31 @@ class FlowTracker:
         grey = self._resize(_grey(image), self._work_size(image.shape), cv2.INTER_AREA)
         return (grey * 255).round().astype(np.uint8)
 
-    def _uncovered(self, forward: np.ndarray, warped: np.ndarray) -> np.ndarray:
-        """Warped-subject pixels that no subject pixel of the previous frame reaches under the forward flow:
-        background the subject moved off (the backward flow is smooth across the subject's edge there)."""
+    def _uncovered(self, forward: np.ndarray, backward: np.ndarray, warped: np.ndarray) -> np.ndarray:
+        """Warped-subject pixels that no subject pixel of the previous frame reaches under the forward flow,
+        where the two flows disagree: background the subject moved off (the backward flow is smooth across the
+        subject's edge there). Where they agree, the correspondence holds even if the splat missed it (a
+        subject with little texture gets poor flow)."""
         h, w = warped.shape
+        grid_x, grid_y = _grid(h, w)
+        there = cv2.remap(forward, grid_x + backward[..., 0], grid_y + backward[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        # Sundaram et al. 2010: a round trip that does not come back is not a correspondence.
+        consistent = ((backward + there) ** 2).sum(-1) <= FB_RELATIVE * (
+            (backward ** 2).sum(-1) + (there ** 2).sum(-1)) + FB_ABSOLUTE
         ys, xs = np.nonzero(self.prev_fg >= 0.5)
         reached = np.zeros((h, w), np.uint8)
         reached[np.clip(np.round(ys + forward[ys, xs, 1]).astype(int), 0, h - 1),
                 np.clip(np.round(xs + forward[ys, xs, 0]).astype(int), 0, w - 1)] = 1
         reached = cv2.dilate(reached, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SPLAT_CLOSE, SPLAT_CLOSE)))
-        return (warped >= 0.5) & (reached == 0)
+        return (warped >= 0.5) & (reached == 0) & ~consistent
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.prev_small = self._small(image)
-        prior = self._resize(mask.astype(np.float32), self._work_size(image.shape), cv2.INTER_LINEAR)
-        return self._fit(image, prior, anchored=True)
+        size = self._work_size(image.shape)
+        prob = self._fit(image, self._resize(mask.astype(np.float32), size, cv2.INTER_LINEAR), anchored=True)
+        self.background = AnchorBackground(self.prev_small, self.prev_fg >= 0.5, self._band(size))
+        return prob
 
     reanchor = start
 
@@ -168,9 +228,9 @@ class FlowTracker:
         grid_x, grid_y = _grid(*small.shape)
         warped = cv2.remap(self.prev_fg, grid_x + backward[..., 0], grid_y + backward[..., 1],
                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped[self._uncovered(forward, warped)] = 0.0
+        warped[self._uncovered(forward, backward, warped)] = 0.0
         self.prev_small = small
-        return self._fit(image, warped, anchored=False)
+        return self._fit(image, warped, anchored=False, background=self.background.unchanged(small))
 
 
 class FlowBackend:

