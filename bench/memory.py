@@ -34,7 +34,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--frames", type=int, nargs="+", default=[10, 40])
-    parser.add_argument("--extra", nargs="*", default=[], help="more CLI arguments, e.g. --refine-backend X")
+    parser.add_argument("--backends", nargs=2, default=["flow", "closed_form"], metavar=("SEGMENT", "REFINE"),
+                        help="the weight-free pair by default: it runs without model files")
+    parser.add_argument("--extra", nargs="*", default=[], help="more CLI arguments")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         shot = make_example(Path(tmp) / "shot", args.width, args.height, max(args.frames))
@@ -42,6 +44,7 @@ def main() -> None:
         for count in args.frames:
             rss, wall = run_measured(["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o",
                                       str(Path(tmp) / f"out{count}"), "--frame-end", str(1000 + count),
+                                      "--segment-backend", args.backends[0], "--refine-backend", args.backends[1],
                                       "--progress", "none", *args.extra])
             print(f"| {count} | {args.width}x{args.height} | {rss:.0f} | {wall:.1f} | {wall / count:.2f} |")
 

@@ -122,7 +122,7 @@ def test_refine_mode_full_is_one_tile_per_frame_and_recorded(tmp_path, shot_png)
 
     events = []
     report = run_api(shot_png, tmp_path / "full", on_event=events.append, refine_mode="full")
-    assert report.refine == {"mode": "full", "tile_size": 80, "tile_overlap": 0, "batch_size": 4}
+    assert report.refine == {"mode": "full", "tile_size": 80, "tile_overlap": 0, "batch_size": 16}
     assert report.tiles["refined"] + report.tiles["skipped"] == 6 and report.tiles["refined"] >= 1
     assert [e["mode"] for e in events if e["event"] == "refine_plan"] == ["full"]
     auto = run_api(shot_png, tmp_path / "auto", frame_end=1002)  # closed_form on the CPU: tiles

@@ -26,7 +26,7 @@ class ClosedFormBackend:
     display_name = "Closed-form matting"
     default_tile = 512
     default_overlap = 64
-    default_batch = 4  # tiles of a batch are solved side by side, one per CPU thread
+    default_batch = 16  # tiles of a batch are solved side by side, one per CPU thread: a frame's tiles at once
 
     def __init__(self, config, warn) -> None:
         import pymatting  # imported here: its numba compile is slow and only this backend needs it

@@ -1,0 +1,3 @@
+from ._sink import Sink
+
+default_argument_parser = Sink()

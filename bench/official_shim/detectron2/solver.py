@@ -1,0 +1,1 @@
+from ._sink import Sink as WarmupParamScheduler  # training only

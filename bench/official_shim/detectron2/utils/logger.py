@@ -1,0 +1,3 @@
+from .._sink import Sink
+
+setup_logger = Sink()
