@@ -71,7 +71,7 @@ def ours(spec: dict, mode: str) -> np.ndarray:
     from videomatte_hq.trimap import BG, FG, UNKNOWN
 
     config = build_config(overrides={"mematte_checkpoint": spec["checkpoint"], "allow_external_paths": True,
-                                     "device": "cpu", "cpu_threads": spec["threads"]})
+                                     "device": "cpu", "threads": spec["threads"]})
     backend = MEMatteBackend(config, print)
     with np.load(spec["input"]) as data:
         image, trimap = data["image"], data["trimap"]
