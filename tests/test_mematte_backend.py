@@ -156,3 +156,46 @@ def test_full_frame_auto_decision(mematte_checkpoint, monkeypatch):
     assert not backend.full_frame_fits(4320, 7680)  # 8K: tiles
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (12 << 30, 16 << 30))
     assert not backend.full_frame_fits(2160, 3840)  # a small or busy GPU: tiles
+
+
+def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
+    """MEMatte's tiles gathered, refined and blended on its device (refine/device_tiles.py, used on CUDA) give the
+    alpha of the numpy path, with tiles refined in several batches and tiles reused from the last frame."""
+    from videomatte_hq.config import build_config
+    from videomatte_hq.io.colour import image_to_u8
+    from videomatte_hq.layout import quantize
+    from videomatte_hq.refine.device_tiles import DeviceCanvas
+    from videomatte_hq.refine.mematte.backend import MEMatteBackend
+    from videomatte_hq.refine.tiling import FrameMemory, HostCanvas, TiledRefiner
+    from videomatte_hq.trimap import UNKNOWN, trimap_to_unit
+
+    config = build_config(overrides={"mematte_checkpoint": str(mematte_checkpoint), "allow_external_paths": True,
+                                     "device": "cpu"})
+    backend = MEMatteBackend(config, print)
+
+    class OnDevice:  # the CUDA choice, made on the CPU: the device canvas over the same model
+        refine = backend.refine
+
+        @staticmethod
+        def tile_canvas(image, unit, overlap):
+            return DeviceCanvas(backend.forward_tiles, backend.device, image, unit, overlap)
+
+    rng = np.random.default_rng(2)
+    image = rng.random((130, 190, 3), dtype=np.float32)
+    trimap = np.zeros((130, 190), np.uint8)
+    trimap[30:110, 40:150] = 255
+    trimap[25:115, 35:45] = trimap[25:115, 145:155] = trimap[25:35, 35:155] = UNKNOWN
+    moved = np.roll(trimap, 3, axis=0)
+    moved[:, 100:] = trimap[:, 100:]  # the right half of the band stays: its tiles are reused
+    assert isinstance(backend.tile_canvas(image, trimap_to_unit(trimap), 16), HostCanvas)  # on the CPU
+    results = []
+    for refiner_backend in (OnDevice(), backend):
+        refiner = TiledRefiner(refiner_backend, 64, 16, 3, True, 0.98, 0.01)
+        first, n1, _ = refiner.refine_frame(image, image_to_u8(image), trimap, None)
+        memory = FrameMemory(image_to_u8(image), trimap, quantize(first, "png16"))
+        second, n2, reused = refiner.refine_frame(image, image_to_u8(image), moved, memory)
+        results.append((first, second, n1, n2, reused))
+    (a1, a2, n1, n2, reused), (b1, b2, m1, m2, reused_host) = results
+    assert (n1, n2, reused) == (m1, m2, reused_host) and n1 > 3 and reused > 0 and n2 > 0
+    assert np.abs(a1 - b1).max() <= 1e-6 and np.abs(a2 - b2).max() <= 1e-6
+    assert np.unique(a1[trimap == UNKNOWN]).size > 100

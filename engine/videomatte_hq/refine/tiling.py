@@ -3,16 +3,19 @@
 The grid is regular (stride = tile - overlap, the last row/column flush with the
 border), so a tile keeps its identity from frame to frame and can be reused when its
 trimap and image barely changed. Overlapping tiles are blended with weights that are
-normalised to sum to 1 wherever any computed tile covers a pixel.
+normalised to sum to 1 wherever any computed tile covers a pixel. Tiles are gathered, refined and blended on
+a canvas: the backend's own (`tile_canvas`: a torch backend keeps the frame, the tiles and the blend on its
+device, one upload and one download a frame) or, for any backend, the host canvas here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from ..trimap import FG, UNKNOWN, trimap_to_unit
+from ..trimap import UNKNOWN, trimap_to_unit
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,32 @@ def blend_weight(tile: Tile, height: int, width: int, overlap: int) -> np.ndarra
     return np.outer(wy, wx)
 
 
+class HostCanvas:
+    """Tiles cut, refined by `backend.refine` and blended in numpy."""
+
+    def __init__(self, backend, image: np.ndarray, unit: np.ndarray, overlap: int) -> None:
+        self.backend, self.image, self.unit, self.overlap = backend, image, unit, overlap
+        self.acc = np.zeros(unit.shape, np.float32)
+        self.wsum = np.zeros(unit.shape, np.float32)
+
+    def add(self, tile: Tile, alpha: np.ndarray) -> None:
+        weight = blend_weight(tile, *self.acc.shape, self.overlap)
+        self.acc[tile.slices] += weight * alpha
+        self.wsum[tile.slices] += weight
+
+    def refine(self, tiles: list[Tile]) -> None:
+        alphas = self.backend.refine([self.image[t.slices] for t in tiles], [self.unit[t.slices] for t in tiles])
+        for tile, alpha in zip(tiles, alphas):
+            self.add(tile, alpha)
+
+    def alpha(self) -> np.ndarray:
+        """Known pixels from the trimap, unknown ones the blend (every unknown pixel lies in a refined tile)."""
+        alpha = np.where(self.unit == 1.0, 1.0, 0.0).astype(np.float32)
+        unknown = self.unit == 0.5
+        alpha[unknown] = self.acc[unknown] / self.wsum[unknown]
+        return alpha
+
+
 @dataclass
 class FrameMemory:
     """What temporal reuse compares against: the previous frame's image, trimap and written alpha."""
@@ -101,28 +130,15 @@ class TiledRefiner:
         height, width = trimap.shape
         unknown = trimap == UNKNOWN
         tiles = [t for t in tile_grid(height, width, self.tile_size, self.overlap) if unknown[t.slices].any()]
-        acc = np.zeros((height, width), np.float32)
-        wsum = np.zeros((height, width), np.float32)
+        unit = trimap_to_unit(trimap)
+        make_canvas = getattr(self.backend, "tile_canvas", None)
+        canvas = (make_canvas or partial(HostCanvas, self.backend))(image, unit, self.overlap)
         todo: list[Tile] = []
-        skipped = 0
         for tile in tiles:
             if self._reusable(tile, unknown, image_u8, prev):
-                self._accumulate(acc, wsum, tile, prev.alpha[tile.slices])
-                skipped += 1
+                canvas.add(tile, prev.alpha[tile.slices])
             else:
                 todo.append(tile)
-        unit = trimap_to_unit(trimap)
         for start in range(0, len(todo), self.batch_size):
-            batch = todo[start:start + self.batch_size]
-            alphas = self.backend.refine([image[t.slices] for t in batch], [unit[t.slices] for t in batch])
-            for tile, alpha in zip(batch, alphas):
-                self._accumulate(acc, wsum, tile, alpha)
-        alpha = np.where(trimap == FG, 1.0, 0.0).astype(np.float32)
-        alpha[unknown] = acc[unknown] / wsum[unknown]
-        return alpha, len(todo), skipped
-
-    def _accumulate(self, acc: np.ndarray, wsum: np.ndarray, tile: Tile, alpha: np.ndarray) -> None:
-        weight = blend_weight(tile, *acc.shape, self.overlap)
-        acc[tile.slices] += weight * alpha
-        wsum[tile.slices] += weight
-
+            canvas.refine(todo[start:start + self.batch_size])
+        return canvas.alpha(), len(todo), len(tiles) - len(todo)

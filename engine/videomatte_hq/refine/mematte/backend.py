@@ -10,6 +10,8 @@ import torch
 from ... import torch_device
 from ...errors import ModelFileError
 from ...models import MODELS, ModelFile, check_policy, resolve_model_path
+from ..device_tiles import DeviceCanvas
+from ..tiling import HostCanvas
 from .model import postprocess
 from .weights import load_mematte
 
@@ -74,9 +76,20 @@ class MEMatteBackend:
         free, _ = torch.cuda.mem_get_info(self.device)
         return height * width * FULL_FRAME_BYTES_PER_PIXEL[self.precision] <= 0.8 * free
 
+    def forward_tiles(self, images: torch.Tensor, trimaps: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) RGB and (B, 1, h, w) {0, 0.5, 1} tiles on the device -> (B, 1, h, w) float32 alpha."""
+        with torch.inference_mode(), torch_device.autocast(self.device, self.precision):
+            return postprocess(self.model(images, trimaps).float(), trimaps)
+
     def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
         image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device)
         trimap = torch.from_numpy(np.stack(trimaps))[:, None].to(self.device)
-        with torch.inference_mode(), torch_device.autocast(self.device, self.precision):
-            alpha = postprocess(self.model(image, trimap).float(), trimap)
-        return list(alpha[:, 0].cpu().numpy())
+        return list(self.forward_tiles(image, trimap)[:, 0].cpu().numpy())
+
+    def tile_canvas(self, image: np.ndarray, unit: np.ndarray, overlap: int) -> DeviceCanvas | HostCanvas:
+        """The tiler's canvas: on CUDA the frame stays on the GPU (refine/device_tiles.py: one upload and one
+        download a frame instead of one each per batch, no host blending); on the CPU the numpy one, which is
+        no slower there (there is no transfer to save)."""
+        if self.device.type == "cuda":
+            return DeviceCanvas(self.forward_tiles, self.device, image, unit, overlap)
+        return HostCanvas(self, image, unit, overlap)
