@@ -91,6 +91,49 @@ def test_status_after_a_failure_has_the_error_and_its_fix(tmp_path, shot_png):
     assert "failed" in text and "fix: widen the band" in text
 
 
+class _FailingTracker:
+    subject_lost = False
+
+    def start(self, image, mask):
+        return mask.astype(np.float32)
+
+    reanchor = start
+
+    def step(self, image):
+        raise RuntimeError("tracker fell over")
+
+
+class _Failing:
+    name = "failing"
+
+    def __init__(self, config, warn) -> None:
+        pass
+
+    @staticmethod
+    def model_files(config) -> list:
+        return []
+
+    def new_tracker(self):
+        return _FailingTracker()
+
+
+def test_a_bug_still_gives_hosts_an_error_event_and_a_failed_report(tmp_path, shot_png):
+    """Not bad input but a bug (here a backend's): the exception propagates, and hosts still see an `error`
+    event with what happened and what to do, and a finalised report."""
+    from videomatte_hq.registry import register_backend
+
+    register_backend("segment", "failing", _Failing)
+    events = []
+    with pytest.raises(RuntimeError, match="tracker fell over"):
+        run_api(shot_png, tmp_path / "out", on_event=events.append, segment_backend="failing")
+    error = events[-1]
+    assert error["event"] == "error" and error["code"] == "internal"
+    assert error["message"] == "internal error: RuntimeError: tracker fell over" and "report it" in error["hint"]
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"]["code"] == "internal"
+    assert summary["run_id"] == error["run_id"]
+
+
 def test_status_after_kill_9_is_interrupted(tmp_path, shot_exr):
     out = tmp_path / "out"
     proc = _start(shot_exr, out)

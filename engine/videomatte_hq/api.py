@@ -65,8 +65,12 @@ def run(config: Config, on_event: Callable[[dict[str, Any]], None] | None = None
         events.error("cancelled", "rerun the same command with --resume to continue", "cancelled")
         _close_failed(writer, "cancelled", None)
         raise
-    except Exception as exc:
-        _close_failed(writer, "failed", {"message": f"internal error: {exc!r}", "hint": "", "code": "internal"})
+    except Exception as exc:  # a bug, not bad input: hosts still get an error event and a finalised report
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        hint = ("this is a bug in videomatte-hq or a backend: report it with the command and run_summary.json; "
+                "--resume keeps the frames already written")
+        events.error(message, hint, "internal")
+        _close_failed(writer, "failed", {"message": message, "hint": hint, "code": "internal"})
         raise
     report = writer.report
     events.run_end("ok", frames_written=report.frames_written, alpha_dir=str(plan.layout.alpha_dir),
