@@ -55,7 +55,10 @@ def test_kill_and_resume_is_bit_identical(tmp_path, shot_exr):
     written = sorted(p.name for p in (killed / "alpha").iterdir() if not p.name.startswith("."))
     assert 4 <= len(written) < 12, written
 
+    litter = killed / "alpha" / f".{Path(written[0]).stem}.k1lled_0.png"  # what a kill mid-write leaves
+    litter.write_bytes(b"\x89PNG partial")
     resumed = run_cli(*_args(shot_exr, killed, cfg), "--resume", check=True)
+    assert not [p.name for p in (killed / "alpha").iterdir() if p.name.startswith(".")], "temp files removed"
     events = [json.loads(line) for line in resumed.stdout.splitlines()]
     kept = [e["frame"] for e in events if e["event"] == "frame_done" and e["stage"] == "refine" and e.get("resumed")]
     assert len(kept) == len(written)

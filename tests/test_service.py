@@ -282,3 +282,20 @@ def test_sha256_of_large_files_is_cached_by_path_size_and_mtime(tmp_path, monkey
     assert fileio.file_sha256(model) == "from-cache"
     model.write_bytes(b"other weights" * 100)  # another size and mtime: hashed again
     assert fileio.file_sha256(model) not in (first, "from-cache")
+
+
+def test_stale_temp_files_of_the_given_frames_only_are_removed(tmp_path):
+    """atomic_write's temp names, for dotted stems too; a temp file of a frame not given (another farm chunk's,
+    maybe being written now) and other hidden files stay."""
+    import tempfile
+
+    from videomatte_hq.fileio import remove_stale_temps
+
+    for stem in ("001005", "shotA_matte.1006"):
+        (tmp_path / f"{stem}.png").write_bytes(b"done")
+        tempfile.mkstemp(prefix=f".{stem}.", suffix=".png", dir=tmp_path)
+    other = Path(tempfile.mkstemp(prefix=".001007.", suffix=".png", dir=tmp_path)[1])
+    (tmp_path / ".videomatte-hq.lock").write_text("")
+    assert remove_stale_temps([tmp_path / "001005.png", tmp_path / "shotA_matte.1006.png"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [other.name, ".videomatte-hq.lock", "001005.png", "shotA_matte.1006.png"])

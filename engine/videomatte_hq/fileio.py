@@ -73,6 +73,28 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
+def remove_stale_temps(paths: list[Path]) -> int:
+    """Delete the temp files a killed writer left for these final paths (atomic_write's `.<stem>.XXXXXXXX<ext>`,
+    8 random characters); each folder is listed once. Only for paths no other live process may be writing (the
+    caller holds their lock). Returns how many were removed."""
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for path in map(Path, paths):
+        wanted.setdefault(path.parent, set()).add((path.stem, path.suffix))
+    removed = 0
+    for folder, stems in wanted.items():
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(".")]
+        except FileNotFoundError:
+            continue
+        for name in names:
+            for suffix in {suffix for _, suffix in stems}:
+                end = len(name) - len(suffix) - 9  # where ".XXXXXXXX<suffix>" starts
+                if name.endswith(suffix) and end > 1 and name[end] == "." and (name[1:end], suffix) in stems:
+                    (folder / name).unlink(missing_ok=True)
+                    removed += 1
+    return removed
+
+
 def no_space(path: Path) -> bool:
     """Whether the disk holding `path` is full (for writers, like OpenImageIO's, that report no errno)."""
     try:

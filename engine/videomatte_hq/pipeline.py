@@ -15,6 +15,7 @@ from . import refine, segment
 from .drift import DriftCheck
 from .errors import Cancelled, VideomatteError, format_frames
 from .events import Events
+from .fileio import remove_stale_temps
 from .io.colour import image_to_u8
 from .io.images import read_attribute
 from .io.writeback import WriteBehind
@@ -46,7 +47,9 @@ def _check(cancel: threading.Event | None) -> None:
 
 def _done(plan: RunPlan, events: Events, stage: str, path_of, config_hash: str) -> set[int]:
     """Frames an earlier run with the same settings already wrote (kept by --resume); says why the files of
-    other frames are not kept."""
+    other frames are not kept. First removes the temp files a killed run left mid-write for these frames (this
+    run holds their lock)."""
+    remove_stale_temps([path_of(f) for f in plan.frames])
     if not plan.config.runtime.resume:
         return set()
     found = {f: read_attribute(path_of(f), HASH_ATTR) for f in plan.frames if path_of(f).is_file()}

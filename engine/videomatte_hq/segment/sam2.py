@@ -17,10 +17,6 @@ from ..models import SAM_FILES, ModelFile, resolve_model_path, ultralytics_model
 from ..ultralytics_models import VideoSession, configure_offline, load_model, predict
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # overflow-free sigmoid
-
-
 class SAMTracker:
     def __init__(self, backend: "SAM2Backend") -> None:
         self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
@@ -28,9 +24,9 @@ class SAMTracker:
         self.subject_lost = False
 
     def _prob(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        logits, score = self.session.step(image, mask)
+        prob, score = self.session.step(image, mask)
         self.subject_lost = score <= 0
-        return _sigmoid(logits)
+        return prob
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._prob(image, mask)
