@@ -58,7 +58,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     path = Path(path)
     make_dirs(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix, dir=path.parent)
     except OSError as exc:
         raise output_error(exc, path) from None
     os.close(fd)
@@ -73,25 +73,30 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
+def _temp_prefix(path: Path) -> str:
+    """atomic_write's temp files are `<prefix><random><suffix>` beside `path`: hidden, and named after it."""
+    return f".{path.stem}."
+
+
 def remove_stale_temps(paths: list[Path]) -> int:
-    """Delete the temp files a killed writer left for these final paths (atomic_write's `.<stem>.XXXXXXXX<ext>`,
-    8 random characters); each folder is listed once. Only for paths no other live process may be writing (the
-    caller holds their lock). Returns how many were removed."""
+    """Delete the temp files a killed writer left for these final paths (atomic_write's names); each folder is
+    listed once. Only for paths no other live process may be writing (the caller holds their lock). Returns how
+    many were removed."""
     wanted: dict[Path, set[tuple[str, str]]] = {}
     for path in map(Path, paths):
-        wanted.setdefault(path.parent, set()).add((path.stem, path.suffix))
+        wanted.setdefault(path.parent, set()).add((_temp_prefix(path), path.suffix))
     removed = 0
-    for folder, stems in wanted.items():
+    for folder, names in wanted.items():
         try:
-            names = [n for n in os.listdir(folder) if n.startswith(".")]
+            entries = [n for n in os.listdir(folder) if n.startswith(".")]
         except FileNotFoundError:
             continue
-        for name in names:
-            for suffix in {suffix for _, suffix in stems}:
-                end = len(name) - len(suffix) - 9  # where ".XXXXXXXX<suffix>" starts
-                if name.endswith(suffix) and end > 1 and name[end] == "." and (name[1:end], suffix) in stems:
-                    (folder / name).unlink(missing_ok=True)
-                    removed += 1
+        for name in entries:
+            root, suffix = os.path.splitext(name)
+            head, _, random = root.rpartition(".")  # the random part has no dot (tempfile's letters, digits, _)
+            if random and (head + ".", suffix) in names:
+                (folder / name).unlink(missing_ok=True)
+                removed += 1
     return removed
 
 

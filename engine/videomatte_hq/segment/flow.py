@@ -57,10 +57,6 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-
-
 def _models(img8: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GrabCut's (background, subject) colour models learnt from labelled pixels."""
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
@@ -193,15 +189,14 @@ class FlowTracker:
         grey = self._resize(_grey(image), self._work_size(image.shape), cv2.INTER_AREA)
         return (grey * 255).round().astype(np.uint8)
 
-    def _uncovered(self, forward: np.ndarray, backward: np.ndarray, warped: np.ndarray) -> np.ndarray:
+    def _uncovered(self, forward: np.ndarray, backward: np.ndarray, source: tuple[np.ndarray, np.ndarray],
+                   warped: np.ndarray) -> np.ndarray:
         """Warped-subject pixels that no subject pixel of the previous frame reaches under the forward flow,
         where the two flows disagree: background the subject moved off (the backward flow is smooth across the
         subject's edge there). Where they agree, the correspondence holds even if the splat missed it (a
-        subject with little texture gets poor flow)."""
+        subject with little texture gets poor flow). `source`: where each pixel came from (the warp's maps)."""
         h, w = warped.shape
-        grid_x, grid_y = _grid(h, w)
-        there = cv2.remap(forward, grid_x + backward[..., 0], grid_y + backward[..., 1], cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+        there = cv2.remap(forward, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Sundaram et al. 2010: a round trip that does not come back is not a correspondence.
         consistent = ((backward + there) ** 2).sum(-1) <= FB_RELATIVE * (
             (backward ** 2).sum(-1) + (there ** 2).sum(-1)) + FB_ABSOLUTE
@@ -225,10 +220,11 @@ class FlowTracker:
         small = self._small(image)
         backward = self.flow.calc(small, self.prev_small, None)  # current -> previous: pull the mask along it
         forward = self.flow.calc(self.prev_small, small, None)
-        grid_x, grid_y = _grid(*small.shape)
-        warped = cv2.remap(self.prev_fg, grid_x + backward[..., 0], grid_y + backward[..., 1],
-                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped[self._uncovered(forward, backward, warped)] = 0.0
+        grid_x, grid_y = np.meshgrid(np.arange(small.shape[1], dtype=np.float32),
+                                     np.arange(small.shape[0], dtype=np.float32))
+        source = (grid_x + backward[..., 0], grid_y + backward[..., 1])
+        warped = cv2.remap(self.prev_fg, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped[self._uncovered(forward, backward, source, warped)] = 0.0
         self.prev_small = small
         return self._fit(image, warped, anchored=False, background=self.background.unchanged(small))
 
