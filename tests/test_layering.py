@@ -48,3 +48,15 @@ def test_the_check_finds_a_cycle_and_an_upward_import(tmp_path):
     assert cycles(graph) == [["pkg.high", "pkg.low", "pkg.high"]]
     assert upward(graph, [{"low", "sub", "__init__"}, {"high"}], "pkg") == [
         "pkg.low (layer 0) imports pkg.high (layer 1)", "pkg.sub.a (layer 0) imports pkg.high (layer 1)"]
+
+
+WEB = ROOT / "web" / "videomatte_hq_web"
+WEB_LAYERS = [{"paths", "store", "previews"}, {"jobs"}, {"server"}, {"main", "__main__", "__init__"}]
+
+
+def test_web_host_is_layered_and_the_engine_never_imports_a_host():
+    graph = imports(WEB)
+    assert cycles(graph) == [] and upward(graph, WEB_LAYERS, "videomatte_hq_web") == []
+    engine_text = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    for host in ("videomatte_hq_web", "videomatte_client", "fastapi", "bpy", "import nuke"):
+        assert host not in engine_text, host

@@ -61,7 +61,7 @@ def ultralytics_model(name: str, kind: str, valid: tuple[str, ...]) -> tuple[Mod
     return MODELS[file[:-3]], (name if file != name else None)
 
 
-def _install_hint(model: ModelFile) -> str:
+def install_hint(model: ModelFile) -> str:
     return (f"download it from {model.source}, then `videomatte-hq models install {model.name} --from FILE` "
             f"(copies it to {model.path})")
 
@@ -82,7 +82,7 @@ def resolve_model_path(model: ModelFile, given: str | None, allow_external: bool
     location under third_party/); it must exist."""
     path = check_policy(Path(given), model, allow_external, label) if given else (default or model.path)
     if not path.is_file():
-        raise ModelFileError(f"{label} checkpoint not found: {path}", hint=_install_hint(model), code="model_missing")
+        raise ModelFileError(f"{label} checkpoint not found: {path}", hint=install_hint(model), code="model_missing")
     return path
 
 

@@ -182,7 +182,16 @@ def pid_alive(pid: int) -> bool | None:
         return False
     except PermissionError:
         return True  # another user's live process
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process nobody reaped (a container whose init does not reap) still answers os.kill."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no procfs (macOS): os.kill's answer stands
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 def run_state(report: dict[str, Any], now: float | None = None) -> str:

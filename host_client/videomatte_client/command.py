@@ -27,8 +27,8 @@ class EngineCommand:
     executable: list[str]  # e.g. ["/opt/vmhq/bin/videomatte-hq"] or ["/usr/bin/python3", "-m", "videomatte_hq"]
     input: str
     output_dir: str
-    frame_start: int
-    frame_end: int
+    frame_start: int | None = None  # None: from the source's first / to its last frame
+    frame_end: int | None = None
     anchor_mask: str | None = None
     anchor_frame: int | None = None
     extra_anchors: dict[int, str] = field(default_factory=dict)
@@ -50,8 +50,10 @@ class EngineCommand:
         """The command; `stage`/`frames` narrow it to one farm step."""
         first, last = frames or (self.frame_start, self.frame_end)
         args = [*self.executable, "--input", self.input, "--output-dir", self.output_dir,
-                "--frame-start", str(first), "--frame-end", str(last), "--alpha-format", self.alpha_format,
-                "--progress", "jsonl"]
+                "--alpha-format", self.alpha_format, "--progress", "jsonl"]
+        for flag, frame in (("--frame-start", first), ("--frame-end", last)):
+            if frame is not None:
+                args += [flag, str(frame)]
         if self.anchor_mask and stage != "refine":
             args += ["--anchor-mask", self.anchor_mask]
             if self.anchor_frame is not None:

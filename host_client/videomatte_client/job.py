@@ -28,8 +28,11 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class MatteJob:
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+                 on_line=None) -> None:
+        """`on_line(stream, line)` is called on the reader threads with each stdout/stderr line (a job log)."""
         self.argv = list(argv)
+        self.on_line = on_line
         self.env = clean_env(env)
         self.cwd = cwd
         self.state = RunState()
@@ -48,14 +51,19 @@ class MatteJob:
             raise EngineError(f"cannot start the engine {self.argv[0]!r}: {exc.strerror}",
                               "set the engine executable in the add-on/plugin settings (videomatte-hq, or a "
                               "Python with the package installed)", "launch") from exc
-        for stream, sink, eof in ((self._proc.stdout, self._queue.put, self._eof[0]),
-                                  (self._proc.stderr, self._stderr.append, self._eof[1])):
-            threading.Thread(target=self._read, args=(stream, sink, eof), daemon=True).start()
+        for name, stream, sink, eof in (("stdout", self._proc.stdout, self._queue.put, self._eof[0]),
+                                        ("stderr", self._proc.stderr, self._stderr.append, self._eof[1])):
+            threading.Thread(target=self._read, args=(name, stream, sink, eof), daemon=True).start()
         return self
 
-    @staticmethod
-    def _read(stream, sink, eof: threading.Event) -> None:
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _read(self, name: str, stream, sink, eof: threading.Event) -> None:
         for line in stream:
+            if self.on_line is not None:
+                self.on_line(name, line)
             sink(line)
         eof.set()
 
