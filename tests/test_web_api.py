@@ -120,7 +120,9 @@ def test_restart_keeps_history_and_marks_a_killed_job_interrupted(tmp_path):
     with client(root, data) as api:
         jobs = api.get("/api/jobs").json()
         assert [j["id"] for j in jobs] == [job["id"]]
-        assert jobs[0]["state"] == "interrupted" and jobs[0]["done"] >= 1
+        report = json.loads(summary.read_text())["progress"]
+        assert jobs[0]["state"] == "interrupted" and jobs[0]["done"] == report[jobs[0]["stage"]]["done"]
+        assert 0 < jobs[0]["progress"] < 1
         api.post(f"/api/jobs/{job['id']}/resume")
         assert wait(api, job["id"], finished)["state"] == "done"
     with client(root, data) as api:  # a clean restart keeps the finished history as it was

@@ -127,12 +127,17 @@ def test_run_watch_qc_and_a_failed_jobs_fix(browser, server, tmp_path):
 
     # Jobs page: the job's frames advance live, then it is done.
     _wait(browser, lambda d: d.current_url.endswith("#jobs/1"), what="jobs page")
-    seen = set()
-    _wait(browser, lambda d: seen.add(_job_cell(d, "1", "frames")) or _job_cell(d, "1", "state") == "done",
-          what="job done")
-    progressed = sorted(s for s in seen if "/" in s)
-    assert len(progressed) >= 3, seen  # several distinct frame counts were shown while it ran
-    browser.save_screenshot(str(shots / "web_jobs.png"))
+    seen: set[str] = set()
+
+    def watch(d) -> bool:
+        frames = _job_cell(d, "1", "frames")
+        if "/" in frames and frames not in seen and len(seen) == 3:
+            d.save_screenshot(str(shots / "web_jobs.png"))  # mid-run: progress bar and ETA
+        seen.add(frames)
+        return _job_cell(d, "1", "state") == "done"
+
+    _wait(browser, watch, what="job done")
+    assert len([s for s in seen if "/" in s]) >= 3, seen  # several distinct frame counts were shown while it ran
 
     # QC page: scrub the frames, wipe between plate and alpha over a checkerboard.
     browser.find_element(By.CSS_SELECTOR, 'tr[data-job="1"] button.qc').click()

@@ -186,7 +186,9 @@ class JobManager:
             state = REPORT_STATES.get(report["state"], "interrupted")
             progress = report.get("progress", {})
             stage = next((s for s, p in progress.items() if p["done"] < p["frames"]), next(iter(progress), ""))
+            counts = [(p["done"], p["frames"]) for p in progress.values()]
             fields = {"state": state, "stage": stage, "pid": report.get("pid"),
+                      "progress": sum(d for d, _ in counts) / max(sum(f for _, f in counts), 1),
                       "done": progress.get(stage, {}).get("done", 0), "total": report.get("frame_count", 0),
                       "frame_start": report.get("frame_start"), "frame_end": report.get("frame_end"),
                       "message": f"{state} (from the run's report)"}

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
+        sock.listen(128)  # connections made as soon as the URL is printed wait for uvicorn, not refused
     except OSError as exc:
         sys.exit(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}\n  fix: pass --port 0 (any free "
                  "port) or another --port")
