@@ -4,40 +4,10 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
-from conftest import WEIGHT_FREE, encode_video, events_of, read_pixels, run_cli
-
-
-def person(height: int = 240, width: int = 320, cx: int = 160, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A standing figure (head, torso, arms, legs; 8 heads tall) over a noisy backdrop: RGB uint8 and its mask."""
-    rng = np.random.default_rng(shift)
-    image = np.clip(np.array([190, 180, 170]) + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
-    u, top, cx = 26.0, 20, cx + shift
-    mask = np.zeros((height, width), np.uint8)
-    cv2.ellipse(mask, (cx, int(top + u / 2)), (int(u * 0.38), int(u * 0.5)), 0, 0, 360, 1, -1)
-    cv2.rectangle(mask, (int(cx - 0.12 * u), int(top + 0.9 * u)), (int(cx + 0.12 * u), int(top + 1.3 * u)), 1, -1)
-    torso = [[cx - u, top + 1.3 * u], [cx + u, top + 1.3 * u], [cx + 0.75 * u, top + 4.1 * u],
-             [cx - 0.75 * u, top + 4.1 * u]]
-    cv2.fillPoly(mask, [np.array(torso, np.int32)], 1)
-    for s in (-1, 1):
-        cv2.line(mask, (int(cx + s * 0.95 * u), int(top + 1.5 * u)), (int(cx + s * 1.25 * u), int(top + 4.3 * u)), 1,
-                 int(0.32 * u))
-        cv2.line(mask, (int(cx + s * 0.4 * u), int(top + 4.0 * u)), (int(cx + s * 0.55 * u), int(top + 7.9 * u)), 1,
-                 int(0.42 * u))
-    image[mask == 1] = (70, 50, 40)
-    return image, mask
-
-
-@pytest.fixture(scope="module")
-def black_opening_clip(tmp_path_factory):
-    """3 black frames, then 5 frames of a figure stepping right."""
-    path = tmp_path_factory.mktemp("clip") / "walk.mp4"
-    frames = [np.zeros((240, 320, 3), np.uint8)] * 3 + [person(shift=2 * i)[0] for i in range(5)]
-    encode_video(path, frames)
-    return path
+from conftest import WEIGHT_FREE, encode_video, events_of, person, read_pixels, run_cli
 
 
 def test_black_opening_shifts_start_and_person_is_found(tmp_path, black_opening_clip):

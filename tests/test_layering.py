@@ -20,6 +20,7 @@ LAYERS = [
     {"plan"},
     {"pipeline"},
     {"api"},
+    {"farm"},
     {"cli", "__main__", "__init__"},
 ]
 

@@ -44,15 +44,16 @@ def run(config: Config, on_event: Callable[[dict[str, Any]], None] | None = None
     try:
         plan = prepare(config, events.warning, events.run_id)
         try:
-            config_used, summary = plan.layout.reports(config.runtime.stage, plan.frames[0], plan.frames[-1])
+            config_used, summary = plan.layout.reports(config.runtime.stage, *plan.requested)
             write_json(config_used, config.model_dump(mode="json"))
             writer = ReportWriter(summary, plan.new_report(events.run_id))
             writer.report.warnings = list(events.warnings)  # planning's warnings (e.g. a resized anchor)
             writer.report.stage_seconds["preflight"] = round(time.perf_counter() - started, 3)
             writer.start()
             events.sinks.append(writer)
-            events.run_start(len(plan.frames), plan.frames[0], plan.frames[-1], plan.stages, plan.layout.describe())
-            execute(plan, events, cancel)
+            events.run_start(len(plan.frames), *plan.span, plan.stages, plan.layout.describe())
+            if plan.frames:
+                execute(plan, events, cancel)
             writer.report.nonfinite_values_clamped = plan.source.nonfinite_values
             writer.close("ok")
         finally:

@@ -94,6 +94,7 @@ def grabcut(image: np.ndarray, box: list[int]) -> np.ndarray:
     small, scale = _small(image)
     x0, y0, x1, y1 = (round(v * scale) for v in box)
     mask = np.zeros(small.shape[:2], np.uint8)
+    cv2.setRNGSeed(0)  # GrabCut's k-means: the same mask whatever ran before in this process
     cv2.grabCut(small, mask, (x0, y0, x1 - x0, y1 - y0), np.zeros((1, 65)), np.zeros((1, 65)), 5,
                 cv2.GC_INIT_WITH_RECT)
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)

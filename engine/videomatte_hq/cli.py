@@ -124,6 +124,11 @@ def main_command(
                                             help="full (decode every frame first) | headers"),
     allow_external_paths: bool = typer.Option(False, "--allow-external-paths", rich_help_panel=RUN,
                                               help="Allow model files outside third_party/"),
+    executor: str = typer.Option("local", rich_help_panel=RUN,
+                                 help="local | dask (segment, then refine chunks as Dask tasks)"),
+    scheduler: Optional[str] = typer.Option(None, rich_help_panel=RUN,
+                                            help="Dask scheduler address (default: a LocalCluster)"),
+    chunk_size: int = typer.Option(10, rich_help_panel=RUN, help="Frames per refine chunk (dask, farm)"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit"),
 ) -> None:
@@ -132,24 +137,10 @@ def main_command(
         return
     sinks = terminal_sinks(progress or "auto")
     try:
-        overrides = {
-            "input": input, "output_dir": output_dir, "frame_start": frame_start, "frame_end": frame_end,
-            "alpha_format": alpha_format, "alpha_pattern": alpha_pattern, "input_colorspace": input_colorspace, "anchor_mask": anchor_mask,
-            "anchor_frame": anchor_frame, "extra_anchors": _parse_extra_anchors(extra_anchor),
-            "segment_backend": segment_backend, "trimap_band": trimap_band, "model": sam_model, "imgsz": imgsz,
-            "auto_anchor": auto_anchor or None, "auto_anchor_method": auto_anchor_method,
-            "auto_anchor_model": auto_anchor_model, "auto_anchor_min_luma": auto_anchor_min_luma,
-            "auto_anchor_probe_frames": auto_anchor_probe_frames,
-            "trimap_fg_threshold": trimap_fg_threshold, "trimap_bg_threshold": trimap_bg_threshold,
-            "refine_backend": refine_backend, "refine_enabled": False if no_refine else None,
-            "tile_size": tile_size, "tile_overlap": tile_overlap, "batch_size": batch_size,
-            "skip_iou_threshold": skip_iou_threshold, "device": device, "precision": precision,
-            "threads": threads, "stage": stage, "resume": resume or None, "overwrite": overwrite or None,
-            "progress": progress, "preflight": preflight, "mematte_checkpoint": mematte_checkpoint,
-            "mematte_repo_dir": mematte_repo_dir,
-            "allow_external_paths": allow_external_paths or None,
-        }
-        cfg = build_config(config, overrides)
+        cfg = build_config(config, _overrides(ctx.params))
+        if executor not in ("local", "dask"):
+            raise VideomatteError(f"--executor {executor!r} is not local or dask", code="config",
+                                  hint="--executor dask runs the farm split on a Dask cluster")
     except VideomatteError as exc:
         Events(sinks).error(exc.message, exc.hint, exc.code)
         raise typer.Exit(exc.exit_code) from None
@@ -158,12 +149,36 @@ def main_command(
         signal.signal(signal.SIGBREAK, _on_sigterm)
     from .api import run  # after validation: keeps `--help` and config errors fast
 
+    events = Events(terminal_sinks(cfg.runtime.progress))
     try:
-        run(cfg, events=Events(terminal_sinks(cfg.runtime.progress)))
-    except VideomatteError as exc:  # already reported by run() (error event, report)
+        if executor == "dask":
+            from .farm.dask_executor import run_dask
+
+            try:
+                run_dask(cfg, scheduler, chunk_size, events)
+            except VideomatteError as exc:
+                events.error(exc.message, exc.hint, exc.code)
+                raise
+        else:
+            run(cfg, events=events)
+    except VideomatteError as exc:  # already reported (error event, report)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+# Options of the main command that are not config keys, and the ones spelled differently.
+NOT_CONFIG = {"config", "version", "no_refine", "extra_anchor", "executor", "scheduler", "chunk_size"}
+RENAMED = {"sam_model": "model"}
+
+
+def _overrides(params: dict) -> dict:
+    """The main command's parsed options as flat config keys (None = not given; a flag not set is not given)."""
+    overrides = {RENAMED.get(k, k): (v or None) if isinstance(v, bool) else v
+                 for k, v in params.items() if k not in NOT_CONFIG}
+    overrides["extra_anchors"] = _parse_extra_anchors(params.get("extra_anchor"))
+    overrides["refine_enabled"] = False if params.get("no_refine") else None
+    return overrides
 
 
 @app.command("status")
@@ -283,8 +298,62 @@ def models_verify() -> None:
     _model_errors(run)
 
 
+farm_app = typer.Typer(help="Render farms: an OpenJD job bundle (Deadline Cloud, OpenCue), finalize.")
+app.add_typer(farm_app, name="farm")
+
+
+@farm_app.command("openjd", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def farm_openjd(ctx: typer.Context,
+                bundle_dir: str = typer.Option(..., help="Folder for template.yaml + parameter_values.yaml"),
+                chunk_size: int = typer.Option(10, help="Frames per Refine task"),
+                name: Optional[str] = typer.Option(None, help="Job name (default: the plate's)")) -> None:
+    """Write an OpenJD job bundle for the run the other options describe (the main command's options):
+    Segment -> Refine chunks -> Finalize. Submit it with `deadline bundle submit BUNDLE_DIR`."""
+    from pathlib import Path
+
+    from .farm.bundle import job_template, write_bundle
+    from .io.source import open_source
+
+    try:
+        parsed = typer.main.get_command(app).make_context("videomatte-hq", list(ctx.args)).params
+        cfg = build_config(parsed["config"], _overrides(parsed))
+        if not cfg.io.input or not cfg.io.output_dir:
+            raise VideomatteError("farm openjd needs --input and --output-dir", code="config",
+                                  hint="pass the run's options as for a local run, plus --bundle-dir")
+        source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None)
+        first = cfg.io.frame_start if cfg.io.frame_start is not None else source.frames[0]
+        last = cfg.io.frame_end if cfg.io.frame_end is not None else source.frames[-1]
+        template, values = job_template(cfg, first, last, chunk_size, name or Path(cfg.io.input).name)
+        path = write_bundle(Path(bundle_dir), template, values)
+    except VideomatteError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"OpenJD job bundle written: {path}\n  submit: deadline bundle submit {Path(bundle_dir)}")
+
+
+@farm_app.command("finalize")
+def farm_finalize(output_dir: str = typer.Argument(..., help="The job's --output-dir"),
+                  chunk_size: Optional[int] = typer.Option(None, help="The job's chunk size (names chunks that "
+                                                                      "never ran)"),
+                  frame_start: Optional[int] = typer.Option(None), frame_end: Optional[int] = typer.Option(None)
+                  ) -> None:
+    """Check every frame's trimap and alpha (one run's settings), merge the step reports into
+    run_summary.json; name each missing or failed chunk with the command that re-runs it (exit 2)."""
+    from pathlib import Path
+
+    from .farm.finalize import finalize
+
+    try:
+        summary = finalize(Path(output_dir), frame_start, frame_end, chunk_size)
+    except VideomatteError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{summary['frame_count']} frames complete in {output_dir}: run_summary.json written")
+
+
 def main() -> None:
-    app(prog_name="videomatte-hq")
+    import sys
+
+    args = sys.argv[1:]
+    app(args=args[1:] if args[:1] == ["run"] else args, prog_name="videomatte-hq")  # `videomatte-hq run ...` too
 
 
 if __name__ == "__main__":  # `python -m videomatte_hq.cli`, the reference tool's documented command

@@ -16,7 +16,8 @@ from .fileio import atomic_write, file_sha256
 
 # The project checkout (engine/videomatte_hq/ -> root); VIDEOMATTE_HQ_ROOT points elsewhere for other installs.
 PROJECT_ROOT = Path(os.environ.get("VIDEOMATTE_HQ_ROOT", Path(__file__).resolve().parents[2]))
-THIRD_PARTY = PROJECT_ROOT / "third_party"
+# VIDEOMATTE_HQ_MODEL_DIR: the model folder alone (a farm job maps it like any other path; bundle.py).
+THIRD_PARTY = Path(os.environ.get("VIDEOMATTE_HQ_MODEL_DIR") or PROJECT_ROOT / "third_party")
 
 
 @dataclass(frozen=True)

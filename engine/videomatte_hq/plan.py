@@ -3,6 +3,7 @@ folder (locked, existing outputs refused), the anchors, and the stage hashes tha
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ class RunPlan:
     source: FrameSource
     frames: list[int]
     requested: tuple[int, int]
-    anchor_frame: int
+    anchor_frame: int | None  # None: a refine chunk with no frames to process
     layout: OutputLayout
     stages: list[str]
     models: dict[str, list[dict[str, str]]]  # stage -> [{"path", "sha256"}] of the model files it uses
@@ -39,13 +40,19 @@ class RunPlan:
     auto_anchor: auto_anchor.AutoAnchor | None = None
     hashes: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """First and last frame processed (a refine chunk before the segment step's start has none: its
+        requested range)."""
+        return (self.frames[0], self.frames[-1]) if self.frames else self.requested
+
     def new_report(self, run_id: str) -> RunReport:
         layout, auto = self.layout, self.auto_anchor
         return RunReport(
             run_id=run_id, input=self.source.description, input_kind=self.source.kind,
             plate_size=[self.source.width, self.source.height], input_linear=self.source.linear,
             requested_frame_start=self.requested[0], requested_frame_end=self.requested[1],
-            frame_start=self.frames[0], frame_end=self.frames[-1], frame_count=len(self.frames), stages=self.stages,
+            frame_start=self.span[0], frame_end=self.span[1], frame_count=len(self.frames), stages=self.stages,
             anchor={"frame": self.anchor_frame, "path": self.anchor_files.get(self.anchor_frame, {}).get("path"),
                     "files": {str(k): v for k, v in self.anchor_files.items()}},
             auto_anchor=None if auto is None else {
@@ -91,19 +98,36 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
     models = _model_files(config, stages)
     layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
+    if stages == ["refine"]:
+        frames = _after_segment_start(layout, frames, warn)
     lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()
     plan = RunPlan(config, source, frames, (first, last), _anchor_frame(config, frames), layout, stages, models,
                    lock)
     try:
         if not (runtime.resume or runtime.overwrite):
-            _refuse_existing(layout, frames, stages)
+            refuse_existing(layout, frames, stages)
         if "segment" in stages:
             _set_anchors(plan, warn)
-        plan.hashes = _stage_hashes(plan)
+        plan.hashes = _stage_hashes(plan) if plan.frames else {}
     except BaseException:
         lock.discard()
         raise
     return plan
+
+
+def _after_segment_start(layout: OutputLayout, frames: list[int], warn) -> list[int]:
+    """A refine chunk's frames from where the segment step started: auto-anchor may have moved that start past a
+    black opening (run_summary.segment.json says so); a chunk wholly before it has nothing to do."""
+    try:
+        report = json.loads(layout.reports("segment", 0, 0)[1].read_text())
+    except (OSError, ValueError):
+        return frames
+    start = report.get("frame_start")
+    if report.get("status") != "ok" or start is None or start <= frames[0]:
+        return frames
+    warn(f"frames {format_frames([f for f in frames if f < start])} lie before frame {start}, where the segment "
+         "step started (auto-anchor skipped a dark opening): nothing to refine there")
+    return [f for f in frames if f >= start]
 
 
 def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -124,7 +148,8 @@ def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, 
     return models
 
 
-def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
+def refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
+    """Without --resume or --overwrite, outputs already in the folder are never touched."""
     found = {kind: [p for p in paths if p.exists()] for kind, paths in (
         ("trimap", [layout.trimap_path(f) for f in frames] if "segment" in stages else []),
         ("alpha", [layout.alpha_path(f) for f in frames] if "refine" in stages else []))}
@@ -138,7 +163,7 @@ def _refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str])
 
 
 def _anchor_frame(config: Config, frames: list[int]) -> int:
-    return config.io.anchor_frame if config.io.anchor_frame is not None else frames[0]
+    return config.io.anchor_frame if config.io.anchor_frame is not None or not frames else frames[0]
 
 
 def _set_anchors(plan: RunPlan, warn) -> None:

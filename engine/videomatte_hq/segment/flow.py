@@ -27,6 +27,7 @@ from ..trimap import band_radius
 
 GUIDED_EPS = 1e-3
 GRABCUT_ITERATIONS = 2
+GRABCUT_SEED = 0x5EED
 BG_RING = 3  # the background colour model is learnt within this many band widths outside the subject
 MIN_RING_PIXELS = 50
 FG_SAMPLES = 2000  # GrabCut learns both models at once: a few subject pixels go with the ring's
@@ -57,10 +58,17 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def grabcut(*args) -> None:
+    """cv2.grabCut, seeded: its k-means starts from OpenCV's thread RNG, whose state would otherwise depend on
+    what ran before in the process (a resumed or farm-split run must give the same mattes)."""
+    cv2.setRNGSeed(GRABCUT_SEED)
+    cv2.grabCut(*args)
+
+
 def _models(img8: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GrabCut's (background, subject) colour models learnt from labelled pixels."""
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(img8, labels.copy(), None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
+    grabcut(img8, labels.copy(), None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
     return bgd, fgd
 
 
@@ -160,14 +168,14 @@ class FlowTracker:
             return fg
         if anchored or self.fg_model is None:
             bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-            cv2.grabCut(img8, labels, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+            grabcut(img8, labels, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
             result = _is_fg(labels)
             if result.any() and not result.all():
                 self.fg_model = _models(img8, np.where(result, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8))[1]
             return result
         bgd = self._background_model(img8, labels, band)
         for _ in range(GRABCUT_ITERATIONS):  # the frozen-model mode runs one iteration a call
-            cv2.grabCut(img8, labels, None, bgd, self.fg_model.copy(), 1, cv2.GC_EVAL_FREEZE_MODEL)
+            grabcut(img8, labels, None, bgd, self.fg_model.copy(), 1, cv2.GC_EVAL_FREEZE_MODEL)
         return _is_fg(labels)
 
     def _fit(self, image: np.ndarray, prior: np.ndarray, anchored: bool,

@@ -1,0 +1,108 @@
+"""`--executor dask`: the farm split (Segment once, then Refine chunks) as Dask tasks on an existing cluster, or
+on a LocalCluster when no scheduler is given. Each step runs the in-process API on a worker with --resume, so a
+retried step, or one moved off a worker that died, keeps the frames it had written; progress is read from the
+shared output folder (every step writes there) into the usual events and bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..api import run
+from ..config import Config
+from ..errors import Cancelled, VideomatteError
+from ..events import Events
+from ..io.source import open_source
+from ..layout import OutputLayout
+from ..plan import refuse_existing
+from .bundle import chunks
+from .finalize import finalize
+
+POLL = 0.25  # s between looks at the output folder
+
+
+def run_step(settings: dict[str, Any], stage: str, first: int, last: int) -> dict[str, Any]:
+    """One farm step on a worker (module level: Dask pickles it by name)."""
+    settings = {**settings, "io": {**settings["io"], "frame_start": first, "frame_end": last},
+                "runtime": {**settings["runtime"], "stage": stage, "resume": True, "overwrite": False,
+                            "progress": "none"}}
+    report = run(Config(**settings))
+    return {"stage": stage, "frames": [first, last], "status": report.status, "written": report.frames_written}
+
+
+def _follow(futures: list, done_files, events: Events, stage: str, cancel) -> None:
+    """Emit frame_done as the steps' files land; raise the first failed step's error (after Dask's retry)."""
+    seen: set[int] = set()
+    while True:
+        finished = all(f.done() for f in futures)  # read before the files: the last ones are seen too
+        for frame in done_files():
+            if frame not in seen:
+                seen.add(frame)
+                events.frame_done(stage, frame)
+        if finished:
+            break
+        if cancel is not None and cancel.is_set():
+            for future in futures:
+                future.cancel()
+            raise Cancelled()
+        time.sleep(POLL)
+    for future in futures:
+        future.result()  # re-raises the step's VideomatteError
+
+
+def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Events, cancel=None) -> dict[str, Any]:
+    """Segment, Refine chunks, then finalize (the merged run_summary.json, returned)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise VideomatteError("--executor dask needs Dask (dask[distributed]), which is not installed",
+                              hint='pip install -e ".[farm]" (or pip install "dask[distributed]")',
+                              code="config") from None
+
+    io, runtime = config.io, config.runtime
+    if not io.input or not io.output_dir:
+        raise VideomatteError("--executor dask needs --input and --output-dir", code="config",
+                              hint="pass both, as for a local run")
+    source = open_source(io.input, io.input_colorspace, events.warning)
+    first = io.frame_start if io.frame_start is not None else source.frames[0]
+    last = io.frame_end if io.frame_end is not None else source.frames[-1]
+    frames = list(range(first, last + 1))
+    layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
+    if not (runtime.resume or runtime.overwrite):
+        refuse_existing(layout, frames, ["segment", "refine"])
+    gpu = runtime.device.startswith("cuda")
+    resources = {"GPU": 1} if gpu else None  # a worker offering GPU=1 runs one step at a time on its GPU
+    settings = config.model_dump(mode="json")
+    cluster = None
+    if scheduler is None:
+        workers = 1 if gpu else max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                           else os.cpu_count() or 1, 4))
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, resources=resources,
+                               dashboard_address=None)
+        settings["runtime"]["threads"] = runtime.threads or max(1, runtime.cpu_threads // workers)
+    client = Client(scheduler or cluster)
+    try:
+        events.run_start(len(frames), first, last, ["segment", "refine"], layout.describe())
+        options = {"resources": resources, "retries": 1, "pure": False}
+        for stage, steps in (("segment", [(first, last)]), ("refine", chunks(first, last, chunk_size))):
+            started = time.perf_counter()
+            if stage == "refine":  # from where the segment step started (auto-anchor may have moved it)
+                start = json.loads(layout.reports("segment", first, last)[1].read_text())["frame_start"]
+                frames = [f for f in frames if f >= start]
+            events.stage_start(stage, len(frames))
+            path_of = layout.trimap_path if stage == "segment" else layout.alpha_path
+            futures = [client.submit(run_step, settings, stage, a, b, **options) for a, b in steps]
+            _follow(futures, lambda: [f for f in frames if path_of(f).is_file()], events, stage, cancel)
+            events.stage_end(stage, time.perf_counter() - started)
+        summary = finalize(layout.root, first, last, chunk_size)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    events.run_end("ok", frames_written=summary["frames_written"], alpha_dir=str(layout.alpha_dir),
+                   alpha_pattern=layout.alpha_pattern, trimap_pattern=layout.trimap_pattern,
+                   summary=str(layout.root / "run_summary.json"))
+    return summary
