@@ -7,33 +7,33 @@ import sys
 import pytest
 
 from conftest import ENV, WEIGHT_FREE
-from videomatte_client import (EngineCommand, MatteJob, RunState, chunks, farm_commands, hashes_to_printf,
+from videomatte_client import (EngineCommand, EngineError, MatteJob, RunState, farm_bundle, hashes_to_printf,
                                printf_to_hashes, sequence_path)
 
 ENGINE = [sys.executable, "-m", "videomatte_hq"]
 
 
-def test_patterns_and_chunks():
+def test_patterns():
     assert hashes_to_printf("/p/plate.####.exr") == "/p/plate.%04d.exr"
     assert printf_to_hashes("/p/plate.%04d.exr") == "/p/plate.####.exr"
     assert printf_to_hashes("/p/plate.%d.exr") == "/p/plate.#.exr"
     assert sequence_path("/o/alpha/######.png", 1001) == "/o/alpha/001001.png"
     assert sequence_path("/p/plate.%04d.exr", 7) == "/p/plate.0007.exr"
-    assert chunks(1001, 1010, 4) == [(1001, 1004), (1005, 1008), (1009, 1010)]
-    with pytest.raises(ValueError):
-        chunks(1, 2, 0)
 
 
-def test_farm_commands_split_segment_and_refine_chunks():
-    cmd = EngineCommand(ENGINE, "/p/plate.####.exr", "/o", 1001, 1010, anchor_mask="/r/a.png", anchor_frame=1003,
-                        extra_anchors={1008: "/r/b.png"}, trimap_band="wider", device="cuda")
-    jobs = farm_commands(cmd, 4)
-    assert [j["name"] for j in jobs] == ["segment", "refine_1001_1004", "refine_1005_1008", "refine_1009_1010"]
-    seg, first = jobs[0]["argv"], jobs[1]["argv"]
-    assert seg[seg.index("--stage") + 1] == "segment" and "--anchor-mask" in seg and "1008=/r/b.png" in seg
-    assert first[first.index("--frame-start") + 1] == "1001" and first[first.index("--frame-end") + 1] == "1004"
-    assert "--anchor-mask" not in first and "--resume" in first and first[first.index("--device") + 1] == "cuda"
-    assert all(j["depends_on"] == ["segment"] for j in jobs[1:])
+def test_command_without_a_range_leaves_it_to_the_engine():
+    argv = EngineCommand(ENGINE, "/p/plate.####.exr", "/o", anchor_mask="/r/a.png", resume=True).argv()
+    assert "--frame-start" not in argv and "--frame-end" not in argv and argv[-1] == "--resume"
+
+
+def test_farm_bundle_is_the_engines_and_its_errors_are_the_engines(tmp_path, shot_png):
+    cmd = EngineCommand(ENGINE, shot_png["input"], str(tmp_path / "out"), 1001, 1006, anchor_mask=shot_png["anchor"],
+                        segment_backend="flow", refine_backend="closed_form", overwrite=True)
+    path = farm_bundle(cmd, str(tmp_path / "bundle"), 4)
+    assert path == str(tmp_path / "bundle" / "template.yaml") and "Refine" in open(path).read()
+    with pytest.raises(EngineError) as bad:
+        farm_bundle(cmd, str(tmp_path / "bundle2"), 0)
+    assert "--chunk-size 0 must be at least 1" in bad.value.message and "--chunk-size 10" in bad.value.hint
 
 
 def test_run_state_folds_events():

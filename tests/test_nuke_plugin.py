@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 import fake_nuke
 from conftest import ENV, ROOT, read_pixels
@@ -256,20 +257,24 @@ def test_setup_errors_show_in_a_message(tmp_path, shot_png, nuke):
     assert node["status"].value().startswith("error: proxy mode")
 
 
-def test_export_farm_writes_segment_then_refine_chunks(tmp_path, shot_png, nuke):
-    nuke(current_frame=1001)
+def test_export_farm_writes_an_openjd_bundle(tmp_path, shot_png, nuke):
+    module = nuke(current_frame=1001)
     source = fake_nuke.Node("Read", "Read1", {"file": shot_png["input"], "first": 1001, "last": 1006},
                             frames=(1001, 1006))
     node = _gizmo_node(output_dir=str(tmp_path / "vm"), engine=ENGINE, chunk_size=4)
     node.setInput(0, source)
     node.setInput(1, _anchor_node(shot_png))
     path = Path(nuke_ops.export_farm(node))
-    jobs = json.loads(path.read_text())["jobs"]
-    assert [j["name"] for j in jobs] == ["segment", "refine_1001_1004", "refine_1005_1006"]
-    assert jobs[0]["argv"][jobs[0]["argv"].index("--input") + 1] == shot_png["input"]
-    assert (tmp_path / "vm" / "anchor" / "anchor.1001.exr").is_file()
-    lines = (path.parent / "videomatte_jobs.sh").read_text().splitlines()
-    assert sum("--stage refine" in line for line in lines) == 2
+    assert path == tmp_path / "vm" / "farm" / "openjd" / "template.yaml"
+    template = yaml.safe_load(path.read_text())
+    assert [s["name"] for s in template["steps"]] == ["Segment", "Refine", "Finalize"]
+    chunks = template["steps"][1]["parameterSpace"]["taskParameterDefinitions"]
+    assert [c["range"] for c in chunks] == [[1001, 1005], [1004, 1006]]
+    values = {v["name"]: v["value"] for v in yaml.safe_load((path.parent / "parameter_values.yaml").read_text())[
+        "parameterValues"]}
+    assert Path(values["PlateDir"], values["PlateName"]) == Path(shot_png["input"])
+    assert values["AnchorMask"] == str(tmp_path / "vm" / "anchor" / "anchor.1001.exr")
+    assert "deadline bundle submit" in module.calls[-1][1]
 
 
 def test_plugin_code_is_python_39_syntax():

@@ -5,7 +5,7 @@ live, progress shows in the panel and the status bar, and Esc cancels. Both use 
 import os
 
 import bpy
-from videomatte_client import EngineCommand, EngineError, MatteJob, engine_argv, parse_frames
+from videomatte_client import EngineCommand, EngineError, MatteJob, engine_argv, farm_bundle, parse_frames
 
 from .anchor import rasterise_mask
 from .compat import compositor_tree, keyframed_frames
@@ -34,7 +34,7 @@ def output_dir(context, node, plate_path: str) -> str:
     return os.path.normpath(bpy.path.abspath(root))
 
 
-def build_job(context, node, resume: bool):
+def build_command(context, node, resume: bool):
     """Everything before the engine starts: plate, range, anchor (rasterised), the command."""
     scene, settings, prefs = context.scene, node.node_tree.vmhq, preferences(context)
     source, plate_path, timing = plate_node(node)
@@ -66,6 +66,11 @@ def build_job(context, node, resume: bool):
                             alpha_format=settings.alpha_format, segment_backend=settings.segment_backend,
                             refine_backend=settings.refine_backend, resume=resume, overwrite=not resume)
     node.label = f"Videomatte {shot_name(plate_path)}"
+    return command, timing
+
+
+def build_job(context, node, resume: bool):
+    command, timing = build_command(context, node, resume)
     return MatteJob(command.argv()), timing
 
 
@@ -154,6 +159,29 @@ class VMHQ_OT_cancel_matte(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class VMHQ_OT_export_farm(bpy.types.Operator):
+    bl_idname = "vmhq.export_farm"
+    bl_label = "Export farm job"
+    bl_description = ("Write the shot's OpenJD job bundle (Segment, Refine chunks, Finalize) into <output>/farm/openjd "
+                      "for Deadline Cloud (deadline bundle submit) or OpenCue")
+
+    node_name: bpy.props.StringProperty(default="")
+
+    def execute(self, context):
+        try:
+            node = _videomatte_node(context, self.node_name)
+            command, _ = build_command(context, node, resume=False)
+            path = farm_bundle(command, os.path.join(command.output_dir, "farm", "openjd"),
+                               node.node_tree.vmhq.chunk_size)
+        except (ValueError, EngineError) as exc:
+            self.report({"ERROR"}, f"Videomatte HQ: {exc}")
+            return {"CANCELLED"}
+        node.node_tree.vmhq.status = f"farm job: {path}"
+        self.report({"INFO"}, f"Videomatte HQ: farm job written to {path} (deadline bundle submit "
+                              f"{os.path.dirname(path)})")
+        return {"FINISHED"}
+
+
 class VMHQ_OT_add_node(bpy.types.Operator):
     bl_idname = "vmhq.add_node"
     bl_label = "Videomatte HQ"
@@ -203,6 +231,9 @@ class VMHQ_PT_panel(bpy.types.Panel):
         resume.node_name, resume.resume = context.active_node.name, True
         if settings.running:
             layout.operator(VMHQ_OT_cancel_matte.bl_idname)
+        row = layout.row(align=True)
+        row.prop(settings, "chunk_size")
+        row.operator(VMHQ_OT_export_farm.bl_idname).node_name = context.active_node.name
         layout.progress(factor=settings.progress, type="BAR", text=settings.status)
 
 
@@ -211,7 +242,7 @@ def draw_add_menu(self, context):
         self.layout.operator(VMHQ_OT_add_node.bl_idname, icon="NODE_COMPOSITING")
 
 
-CLASSES = (VMHQ_OT_run_matte, VMHQ_OT_cancel_matte, VMHQ_OT_add_node, VMHQ_PT_panel)
+CLASSES = (VMHQ_OT_run_matte, VMHQ_OT_cancel_matte, VMHQ_OT_export_farm, VMHQ_OT_add_node, VMHQ_PT_panel)
 
 
 def register() -> None:

@@ -39,6 +39,8 @@ class VMHQ_Settings(bpy.types.PropertyGroup):
         description="Every keyframed frame of the Mask (in the range) is an extra anchor too")
     output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH",
                                          description="Default: <output root>/<plate name>/ (//videomatte/...)")
+    chunk_size: bpy.props.IntProperty(name="Frames per chunk", default=10, min=1,
+                                      description="Frames per Refine task of the farm job")
     status: bpy.props.StringProperty(default="idle")
     progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     running: bpy.props.BoolProperty(default=False)

@@ -6,7 +6,6 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
-from .frames import chunks
 
 
 def engine_argv(setting: str, windows: bool | None = None) -> list[str]:
@@ -46,21 +45,19 @@ class EngineCommand:
     overwrite: bool = False
     extra_args: list[str] = field(default_factory=list)
 
-    def argv(self, stage: str = "all", frames: tuple[int, int] | None = None) -> list[str]:
-        """The command; `stage`/`frames` narrow it to one farm step."""
-        first, last = frames or (self.frame_start, self.frame_end)
+    def argv(self) -> list[str]:
+        """The engine command (a farm splits it itself: farm_bundle)."""
         args = [*self.executable, "--input", self.input, "--output-dir", self.output_dir,
                 "--alpha-format", self.alpha_format, "--progress", "jsonl"]
-        for flag, frame in (("--frame-start", first), ("--frame-end", last)):
+        for flag, frame in (("--frame-start", self.frame_start), ("--frame-end", self.frame_end)):
             if frame is not None:
                 args += [flag, str(frame)]
-        if self.anchor_mask and stage != "refine":
+        if self.anchor_mask:
             args += ["--anchor-mask", self.anchor_mask]
             if self.anchor_frame is not None:
                 args += ["--anchor-frame", str(self.anchor_frame)]
-        if stage != "refine":
-            for frame, path in sorted(self.extra_anchors.items()):
-                args += ["--extra-anchor", f"{frame}={path}"]
+        for frame, path in sorted(self.extra_anchors.items()):
+            args += ["--extra-anchor", f"{frame}={path}"]
         options = {"--trimap-band": self.trimap_band, "--trimap-fg-threshold": self.fg_threshold,
                    "--trimap-bg-threshold": self.bg_threshold, "--device": self.device,
                    "--precision": self.precision, "--input-colorspace": self.input_colorspace,
@@ -69,21 +66,8 @@ class EngineCommand:
         for flag, value in options.items():
             if value is not None:
                 args += [flag, str(value)]
-        if stage != "all":
-            args += ["--stage", stage]
-        if self.resume or stage == "refine":  # farm chunks share one output folder
+        if self.resume:
             args.append("--resume")
         elif self.overwrite:
             args.append("--overwrite")
         return args + list(self.extra_args)
-
-
-def farm_commands(command: EngineCommand, chunk_size: int) -> list[dict]:
-    """The farm split the engine supports: one `segment` job over the whole range, then independent `refine`
-    jobs per chunk (each depends on the segment job only)."""
-    jobs = [{"name": "segment", "frames": [command.frame_start, command.frame_end], "depends_on": [],
-             "argv": command.argv("segment")}]
-    for first, last in chunks(command.frame_start, command.frame_end, chunk_size):
-        jobs.append({"name": f"refine_{first}_{last}", "frames": [first, last], "depends_on": ["segment"],
-                     "argv": command.argv("refine", (first, last))})
-    return jobs

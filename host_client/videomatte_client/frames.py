@@ -32,10 +32,3 @@ def parse_frames(text: str) -> list[int]:
                 raise ValueError(f"extra anchor frames: {word!r} is not a frame number (write e.g. 40 80 120)")
             frames.append(int(word))
     return sorted(set(frames))
-
-
-def chunks(first: int, last: int, size: int) -> list[tuple[int, int]]:
-    """Inclusive frame ranges of at most `size` frames covering first..last (farm chunks)."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    return [(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]

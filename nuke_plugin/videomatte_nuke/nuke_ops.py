@@ -3,15 +3,13 @@ thread with a ProgressTask, and point the gizmo's Reads at the result on the mai
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import threading
 import time
 
 import nuke
 
-from videomatte_client import EngineError, MatteJob, farm_commands, sequence_path
+from videomatte_client import EngineError, MatteJob, farm_bundle, sequence_path
 
 from .logic import PlatePlan, Settings, SetupError, anchor_pattern, engine_command, plate_plan, result_knobs
 
@@ -120,20 +118,13 @@ def cancel(node) -> None:
 
 
 def export_farm(node) -> str | None:
-    """Write the engine command lines for the render manager: one segment job, then refine chunks."""
+    """Write the shot's OpenJD job bundle (Segment -> Refine chunks -> Finalize) into <out>/farm/openjd, for
+    `deadline bundle submit` or OpenCue's OpenJD backend."""
     try:
         command, _, settings = prepare(node)
-    except SetupError as exc:
+        path = farm_bundle(command, os.path.join(settings.output_dir, "farm", "openjd"), settings.chunk_size)
+    except (SetupError, EngineError) as exc:
         nuke.message(f"VideomatteHQ: {exc}")
         return None
-    jobs = farm_commands(command, settings.chunk_size)
-    folder = os.path.join(settings.output_dir, "farm")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "videomatte_jobs.json")
-    with open(path, "w") as handle:
-        json.dump({"jobs": jobs}, handle, indent=2)
-    with open(os.path.join(folder, "videomatte_jobs.sh"), "w") as handle:
-        handle.write("#!/bin/sh\n# segment first, then the refine chunks (in parallel)\nset -e\n")
-        handle.writelines(shlex.join(job["argv"]) + "\n" for job in jobs)
-    nuke.message(f"VideomatteHQ: {len(jobs)} farm jobs written to {path}")
+    nuke.message(f"VideomatteHQ: farm job written to {path}\nsubmit: deadline bundle submit {os.path.dirname(path)}")
     return path

@@ -2,6 +2,7 @@
 a headless compositor render checked against the engine's files."""
 
 import json
+import re
 from pathlib import Path
 
 import bpy
@@ -152,3 +153,20 @@ def test_backends_png_alpha_extra_anchors_from_mask_keys_and_plate_named_folder(
     settings.extra_anchor_frames = "4 x"
     with pytest.raises(RuntimeError, match="'x' is not a frame number"):
         bpy.ops.vmhq.run_matte(node_name=node.name, resume=True)
+
+
+def test_export_farm_job_writes_the_engines_openjd_bundle(addon, shot, tmp_path):
+    scene, tree, node = build_comp(shot)
+    settings = node.node_tree.vmhq
+    settings.anchor_source, settings.anchor_mask, settings.anchor_frame = "MASK", rectangle_mask(0.2, 0.75, 0.25, 0.85), 1
+    settings.output_dir, settings.chunk_size = str(tmp_path / "out"), 4
+    assert bpy.ops.vmhq.export_farm(node_name=node.name) == {"FINISHED"}, settings.status
+    path = tmp_path / "out" / "farm" / "openjd" / "template.yaml"
+    assert settings.status == f"farm job: {path}"
+    text = path.read_text()  # (Blender's Python has no YAML parser; the engine's tests parse the bundle)
+    assert [line.split(": ")[1] for line in text.splitlines() if line.startswith("- name: ")][-3:] == [
+        "Segment", "Refine", "Finalize"]
+    ranges = [[int(n) for n in re.findall(r"- (\d+)", block)] for block in re.findall(r"range:\n((?:\s+- \d+\n)+)", text)]
+    assert ranges == [[1001, 1005], [1004, 1006]]
+    values = (path.parent / "parameter_values.yaml").read_text()
+    assert f"value: {shot / 'plate'}\n" in values and f"value: {tmp_path / 'out' / 'anchor'}" in values
