@@ -82,7 +82,9 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
                                            else os.cpu_count() or 1, 4))
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, resources=resources,
                                dashboard_address=None)
-        settings["runtime"]["threads"] = runtime.threads or max(1, runtime.cpu_threads // workers)
+    # The segment step runs alone: all the cores. Refine chunks share the machine when the cluster is local.
+    threads = {"segment": runtime.threads,
+               "refine": runtime.threads or (max(1, runtime.cpu_threads // workers) if cluster else None)}
     client = Client(scheduler or cluster)
     try:
         events.run_start(len(frames), first, last, ["segment", "refine"], layout.describe())
@@ -94,7 +96,8 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
                 frames = [f for f in frames if f >= start]
             events.stage_start(stage, len(frames))
             path_of = layout.trimap_path if stage == "segment" else layout.alpha_path
-            futures = [client.submit(run_step, settings, stage, a, b, **options) for a, b in steps]
+            stage_settings = {**settings, "runtime": {**settings["runtime"], "threads": threads[stage]}}
+            futures = [client.submit(run_step, stage_settings, stage, a, b, **options) for a, b in steps]
             _follow(futures, lambda: [f for f in frames if path_of(f).is_file()], events, stage, cancel)
             events.stage_end(stage, time.perf_counter() - started)
         summary = finalize(layout.root, first, last, chunk_size)
