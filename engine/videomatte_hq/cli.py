@@ -66,7 +66,10 @@ def main_command(
                                                 help="Alpha file names in --output-dir, e.g. shotA_matte.####.exr "
                                                      "(default alpha/######.<ext>)"),
     input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
-                                                   help="auto (EXR linear, others sRGB) | linear | srgb"),
+                                                   help="auto (plate metadata, else EXR = linear Rec.709, others "
+                                                        "sRGB) | any OCIO colour space, e.g. ACEScg"),
+    ocio_config: Optional[str] = typer.Option(None, rich_help_panel=IO,
+                                              help="OCIO config (default: $OCIO, else the built-in ACES config)"),
     config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=IO,
                                          help="JSON/YAML config; command-line options override it"),
     anchor_mask: Optional[str] = typer.Option(None, rich_help_panel=ANCHOR,
@@ -320,7 +323,7 @@ def farm_openjd(ctx: typer.Context,
         if not cfg.io.input or not cfg.io.output_dir:
             raise VideomatteError("farm openjd needs --input and --output-dir", code="config",
                                   hint="pass the run's options as for a local run, plus --bundle-dir")
-        source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None)
+        source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None, 1, cfg.io.ocio_config)
         first = cfg.io.frame_start if cfg.io.frame_start is not None else source.frames[0]
         last = cfg.io.frame_end if cfg.io.frame_end is not None else source.frames[-1]
         template, values = job_template(cfg, first, last, chunk_size, name or Path(cfg.io.input).name)

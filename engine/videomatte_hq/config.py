@@ -42,7 +42,10 @@ class IOConfig(_Section):
     anchor_mask: Optional[str] = None
     anchor_frame: Optional[int] = None
     extra_anchors: dict[int, str] = Field(default_factory=dict, description="frame -> mask path; re-anchor there")
-    input_colorspace: Literal["auto", "linear", "srgb"] = "auto"
+    input_colorspace: str = Field("auto", description="auto (the plate's metadata, else EXR = linear Rec.709, "
+                                                        "others sRGB) or any colour space of the OCIO config")
+    ocio_config: Optional[str] = Field(None, description="OCIO config file (default: $OCIO, else OpenImageIO's "
+                                                         "built-in ACES config)")
     alpha_format: Literal["png16", "png8", "exr16", "exr32"] = "png16"
     alpha_pattern: Optional[str] = Field(None, description="Alpha file names inside output_dir, one frame field "
                                                            "(####, %04d, @), e.g. shotA_matte.####.exr; default "
@@ -127,7 +130,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "runtime": RuntimeConfig,
 }
 KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for key in cls.model_fields}
-PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir")
+PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir", "ocio_config")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end", "alpha_pattern"}
 

@@ -51,6 +51,7 @@ class RunPlan:
         return RunReport(
             run_id=run_id, input=self.source.description, input_kind=self.source.kind,
             plate_size=[self.source.width, self.source.height], input_linear=self.source.linear,
+            colour=self.source.colour.describe(),
             requested_frame_start=self.requested[0], requested_frame_end=self.requested[1],
             frame_start=self.span[0], frame_end=self.span[1], frame_count=len(self.frames), stages=self.stages,
             anchor={"frame": self.anchor_frame, "path": self.anchor_files.get(self.anchor_frame, {}).get("path"),
@@ -87,7 +88,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
         raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
-    source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads)
+    source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config)
     first = io.frame_start if io.frame_start is not None else source.frames[0]
     last = io.frame_end if io.frame_end is not None else source.frames[-1]
     if first > last:
@@ -196,6 +197,7 @@ def _stage_hashes(plan: RunPlan) -> dict[str, str]:
 
     if "segment" in plan.stages:
         extra: dict[str, Any] = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
+                                 "colour": {k: v for k, v in plan.source.colour.describe().items() if k != "chosen_by"},
                                  "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()},
                                  "models": weights("segment")}
         seg = plan.config.stage_hash("segment", extra)

@@ -54,6 +54,7 @@ class RunReport:
     input_kind: str
     plate_size: list[int]
     input_linear: bool
+    colour: dict[str, Any]  # io/ocio.py: the OCIO config and the plate's colour space
     requested_frame_start: int
     requested_frame_end: int
     frame_start: int

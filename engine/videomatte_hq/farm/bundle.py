@@ -20,7 +20,7 @@ from ..models import THIRD_PARTY
 TEMPLATE = "template.yaml"
 VALUES = "parameter_values.yaml"
 # Keys that are paths (job parameters) or set per step; the embedded config holds the rest.
-PER_STEP = {"io": ("input", "output_dir", "anchor_mask", "extra_anchors", "frame_start", "frame_end"),
+PER_STEP = {"io": ("input", "output_dir", "anchor_mask", "extra_anchors", "frame_start", "frame_end", "ocio_config"),
             "refinement": ("mematte_checkpoint", "mematte_repo_dir"),
             "runtime": ("stage", "resume", "overwrite", "progress")}
 
@@ -69,6 +69,10 @@ def job_template(config: Config, first: int, last: int, chunk_size: int, name: s
             params.append(_path_param(param, "FILE", "IN", f"{flag} file"))
             values[param] = str(Path(value).resolve())
             seg_paths += [flag, f"{{{{Param.{param}}}}}"]
+    if io.ocio_config:  # both engine steps read the plate
+        params.append(_path_param("OcioConfig", "FILE", "IN", "--ocio-config"))
+        values["OcioConfig"] = io.ocio_config
+        paths += ["--ocio-config", "{{Param.OcioConfig}}"]
     ref_paths: list[str] = []
     for param, value, flag in (("MEMatteCheckpoint", ref.mematte_checkpoint, "--mematte-checkpoint"),
                                ("MEMatteRepo", ref.mematte_repo_dir, "--mematte-repo-dir")):

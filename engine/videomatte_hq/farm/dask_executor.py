@@ -66,7 +66,7 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
     if not io.input or not io.output_dir:
         raise VideomatteError("--executor dask needs --input and --output-dir", code="config",
                               hint="pass both, as for a local run")
-    source = open_source(io.input, io.input_colorspace, events.warning)
+    source = open_source(io.input, io.input_colorspace, events.warning, 1, io.ocio_config)
     first = io.frame_start if io.frame_start is not None else source.frames[0]
     last = io.frame_end if io.frame_end is not None else source.frames[-1]
     frames = list(range(first, last + 1))

@@ -14,13 +14,6 @@ import numpy as np
 LINEAR_EXTENSIONS = {".exr", ".hdr", ".sxr"}
 
 
-def is_linear(suffix: str, colorspace: str) -> bool:
-    """`auto` treats EXR/HDR as scene-linear and everything else (PNG, JPEG, DPX, video) as sRGB."""
-    if colorspace == "auto":
-        return suffix.lower() in LINEAR_EXTENSIONS
-    return colorspace == "linear"
-
-
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     """IEC 61966-2-1 sRGB transfer; input clipped to [0, 1] first (the models take display values)."""
     x = np.clip(linear, 0.0, 1.0)
@@ -45,7 +38,7 @@ def _half_table(linear: bool) -> np.ndarray:
     return linear_to_srgb(values) if linear else np.clip(values, 0.0, 1.0).astype(np.float32)
 
 
-def _rgb(pixels: np.ndarray) -> np.ndarray:
+def rgb_channels(pixels: np.ndarray) -> np.ndarray:
     """The first three channels; grey (one or two channels) repeated."""
     if pixels.shape[2] >= 3:
         return pixels[:, :, :3]
@@ -55,7 +48,7 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
 def to_model_rgb(pixels: np.ndarray, linear: bool) -> tuple[np.ndarray, int]:
     """Any plate pixels (H, W, C>=1; float16 or float32) -> float32 RGB in [0, 1], display-referred; plus the
     NaN/inf count."""
-    rgb = _rgb(pixels)
+    rgb = rgb_channels(pixels)
     if rgb.dtype == np.float16:
         bits = rgb.view(np.uint16)
         bad = int(np.count_nonzero((bits & 0x7C00) == 0x7C00))  # exponent all ones: inf or NaN

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VideomatteError, format_frames
-from .colour import is_linear, to_model_rgb
+from .ocio import PlateColour, plate_colour
 from .images import read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
@@ -28,13 +28,14 @@ class FrameSource:
 
     kind = "sequence"
 
-    def __init__(self, description: str, frames: list[int], width: int, height: int, linear: bool,
+    def __init__(self, description: str, frames: list[int], width: int, height: int, colour: PlateColour,
                  warn: Warn, threads: int) -> None:
         self.description = description
         self.frames = frames
         self.width = width
         self.height = height
-        self.linear = linear
+        self.colour = colour
+        self.linear = colour.linear
         self.warn = warn
         self.threads = max(1, threads)
         self.nonfinite_values = 0
@@ -58,7 +59,7 @@ class FrameSource:
 
 
 class SequenceSource(FrameSource):
-    def __init__(self, sequence: ImageSequence, colorspace: str, warn: Warn, threads: int) -> None:
+    def __init__(self, sequence: ImageSequence, colour: tuple[str, str | None], warn: Warn, threads: int) -> None:
         if not sequence.frames:
             raise VideomatteError(f"no frames found for input {sequence.pattern}",
                                   hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
@@ -67,10 +68,11 @@ class SequenceSource(FrameSource):
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
         super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
-                         is_linear(sequence.suffix, colorspace), warn, threads)
+                         plate_colour(*colour, sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")),
+                         warn, threads)
 
     def _load(self, frame: int) -> tuple[int, np.ndarray, int]:
-        return (frame, *to_model_rgb(read_image(self.sequence.path(frame), keep_half=True)[0], self.linear))
+        return (frame, *self.colour.to_model(read_image(self.sequence.path(frame), keep_half=True)[0]))
 
     def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
         workers = min(READ_AHEAD, self.threads)
@@ -117,13 +119,13 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colorspace: str, warn: Warn, threads: int) -> None:
+    def __init__(self, path: Path, colour: tuple[str, str | None], warn: Warn, threads: int) -> None:
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
-                         is_linear(path.suffix, colorspace), warn, threads)
+                         plate_colour(*colour, path.suffix, None), warn, threads)
 
     def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
-        decoded = ((frame, *to_model_rgb(raw, self.linear)) for frame, raw in self.video.iter_frames(frames))
+        decoded = ((frame, *self.colour.to_model(raw)) for frame, raw in self.video.iter_frames(frames))
         return background(decoded, READ_AHEAD if self.threads > 1 else 1)
 
     def check(self, frames: list[int], full: bool) -> None:
@@ -135,12 +137,16 @@ class VideoSource(FrameSource):
                                   code="missing_frames")
 
 
-def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1) -> FrameSource:
+def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1,
+                ocio_config: str | None = None) -> FrameSource:
+    """The plate as display-referred frames; `colorspace` (auto or an OCIO name) and `ocio_config` say how its
+    pixels are converted (io/ocio.py)."""
+    colour = (colorspace, ocio_config)
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
         if not path.is_file():
             raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
-        return VideoSource(path, colorspace, warn, threads)
+        return VideoSource(path, colour, warn, threads)
     if path.is_dir():
         raise VideomatteError(f"--input {path} is a folder", code="input",
                               hint=f"give a sequence pattern such as {path / 'plate.####.exr'}")
@@ -149,4 +155,4 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1) -> Fra
         raise VideomatteError(f"--input {text!r} is neither a video file nor a frame sequence",
                               hint="use a pattern with %04d, #### or @ (e.g. shot/plate.####.exr) or a video file",
                               code="input")
-    return SequenceSource(sequence.scan(), colorspace, warn, threads)
+    return SequenceSource(sequence.scan(), colour, warn, threads)

@@ -1,0 +1,105 @@
+"""Plate colour spaces through OpenColorIO (the OCIO embedded in OpenImageIO): a plate in any colour space of
+the active config becomes the models' display-referred input (sRGB-encoded Rec.709 in [0, 1]).
+
+The config is `--ocio-config FILE`, else `$OCIO`, else OpenImageIO's built-in ACES config. The space is
+`--input-colorspace NAME` (any name or alias the config knows), else the plate's own `oiio:ColorSpace`
+metadata when the config knows it, else the documented default: linear Rec.709 for EXR/HDR, sRGB for the rest.
+Linear Rec.709 and sRGB keep their exact lookup-table path (colour.py); other spaces are converted by OCIO.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from ..errors import VideomatteError
+from .colour import LINEAR_EXTENSIONS, clean_nonfinite, rgb_channels, to_model_rgb
+
+LINEAR_REC709, SRGB = "lin_rec709", "srgb_rec709_scene"  # OCIO's interchange names, aliases in the configs
+LEGACY = {"linear": LINEAR_REC709, "srgb": SRGB}  # the spellings this tool took before OCIO
+
+
+@cache
+def colour_config(path: str) -> oiio.ColorConfig:
+    """The OCIO config of a file ('' = $OCIO, else the built-in one)."""
+    config = oiio.ColorConfig(path)
+    if path and (config.geterror() or not config.getNumColorSpaces()):
+        raise VideomatteError(f"cannot read the OCIO config {path}: {config.geterror() or 'no colour spaces'}",
+                              hint="check --ocio-config (an OCIO .ocio file, or ocio://cg-config-latest)",
+                              code="ocio_config")
+    return config
+
+
+@dataclass(frozen=True)
+class PlateColour:
+    config: str  # --ocio-config, or $OCIO, or "" (built-in)
+    config_name: str
+    space: str  # the config's name of the plate's colour space
+    chosen_by: str  # "option", "metadata" or "default"
+    fast: bool | None  # True: linear Rec.709 table, False: sRGB clip, None: OCIO conversion
+    target: str  # the config's sRGB Rec.709 space (the models' input)
+    linear: bool
+
+    def to_model(self, pixels: np.ndarray) -> tuple[np.ndarray, int]:
+        """Plate pixels (H, W, C; half or float) -> float32 RGB in [0, 1], display-referred; NaN/inf count."""
+        if self.fast is not None:
+            return to_model_rgb(pixels, self.fast)
+        rgb, bad = clean_nonfinite(rgb_channels(pixels).astype(np.float32))
+        out = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(np.ascontiguousarray(rgb)), self.space, self.target,
+                                             colorconfig=self.config)
+        if out.has_error:
+            raise VideomatteError(f"OCIO conversion {self.space} -> {self.target} failed: {out.geterror()}",
+                                  hint="check --input-colorspace and the OCIO config", code="ocio")
+        return np.clip(out.get_pixels(oiio.FLOAT), 0.0, 1.0), bad
+
+    def describe(self) -> dict[str, str | bool]:
+        """For config_used/the run report, and the resume hash."""
+        return {"ocio_config": self.config or "built-in", "config_name": self.config_name, "input_space": self.space,
+                "chosen_by": self.chosen_by, "model_space": self.target, "scene_linear": self.linear}
+
+
+def _known(config: oiio.ColorConfig) -> dict[str, str]:
+    """Every name and alias the config knows -> its colour space."""
+    names = {}
+    for name in config.getColorSpaceNames():
+        names[name] = name
+        for alias in config.getAliases(name):
+            names[alias] = name
+    return names
+
+
+def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: str | None) -> PlateColour:
+    path = str(ocio_config or os.environ.get("OCIO", ""))
+    config = colour_config(str(ocio_config) if ocio_config else "")
+    known = _known(config)
+    if option == "auto":
+        space, chosen_by = (known[metadata], "metadata") if metadata in known else (
+            LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default")
+    else:
+        space, chosen_by = LEGACY.get(option, option), "option"
+    if space in LEGACY.values() and space not in known:  # a config without the interchange aliases
+        fast = space == LINEAR_REC709
+        return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast)
+    if space not in known:
+        close = difflib.get_close_matches(space, list(known), n=4, cutoff=0.5)
+        raise VideomatteError(f"--input-colorspace {option!r} is not a colour space of the OCIO config "
+                              f"({Path(path).name if path else config.configname()})",
+                              hint=(f"did you mean {', '.join(close)}? " if close else "")
+                              + "`python -c \"import OpenImageIO as o; print(o.ColorConfig().getColorSpaceNames())\"` "
+                              "lists them; auto uses the plate's metadata or EXR = linear Rec.709, others sRGB",
+                              code="colorspace")
+    space = known[space]
+    target = known.get(SRGB) or config.getColorSpaceNameByRole("color_picking")
+    if not target:
+        raise VideomatteError(f"the OCIO config {path} has no sRGB Rec.709 colour space (alias {SRGB})",
+                              hint="use a config with one (the ACES configs have it), or pass --ocio-config",
+                              code="ocio_config")
+    fast = True if config.equivalent(space, LINEAR_REC709) else False if config.equivalent(space, SRGB) else None
+    return PlateColour(path, config.configname(), space, chosen_by, fast, target,
+                       bool(config.isColorSpaceLinear(space)) if fast is None else fast)

@@ -1,0 +1,110 @@
+"""Plate colour through OpenColorIO: an ACEScg plate made from a known sRGB image (same config) feeds the models
+what the sRGB original does; the plate's metadata; unknown names with suggestions; $OCIO and --ocio-config."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from conftest import WEIGHT_FREE, run_cli
+from videomatte_hq.errors import VideomatteError
+from videomatte_hq.io.images import write_image
+from videomatte_hq.io.ocio import colour_config
+from videomatte_hq.io.source import open_source
+
+# A config of our own: only $OCIO / --ocio-config can make "vmhq_half_gain" known (linear at half the level).
+CONFIG = """ocio_profile_version: 2.1
+roles:
+  default: lin_rec709
+  scene_linear: lin_rec709
+  color_picking: srgb_rec709_scene
+file_rules:
+  - !<Rule> {name: Default, colorspace: default}
+displays:
+  sRGB:
+    - !<View> {name: Raw, colorspace: srgb_rec709_scene}
+colorspaces:
+  - !<ColorSpace>
+    name: lin_rec709
+  - !<ColorSpace>
+    name: srgb_rec709_scene
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: inverse}
+  - !<ColorSpace>
+    name: vmhq_half_gain
+    to_scene_reference: !<MatrixTransform> {matrix: [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1]}
+"""
+
+
+@pytest.fixture(scope="module")
+def plates(tmp_path_factory) -> dict:
+    """The same picture as an 8-bit sRGB PNG, an ACEScg EXR (converted by the built-in config) with and without
+    its colour-space metadata, and a 'vmhq_half_gain' EXR."""
+    root = tmp_path_factory.mktemp("ocio")
+    rng = np.random.default_rng(7)
+    srgb = rng.integers(0, 256, (24, 32, 3)).astype(np.uint8)
+    write_image(root / "png" / "p.1001.png", srgb, "uint8", ("R", "G", "B"))
+    acescg = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(srgb.astype(np.float32) / 255), "srgb_rec709_scene",
+                                            "ACEScg").get_pixels(oiio.FLOAT)
+    write_image(root / "aces" / "p.1001.exr", acescg, "float", ("R", "G", "B"))
+    write_image(root / "tagged" / "p.1001.exr", acescg, "float", ("R", "G", "B"), {"oiio:ColorSpace": "ACEScg"})
+    linear = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(srgb.astype(np.float32) / 255), "srgb_rec709_scene",
+                                            "lin_rec709").get_pixels(oiio.FLOAT)
+    write_image(root / "half" / "p.1001.exr", linear / 2, "float", ("R", "G", "B"))
+    (root / "config.ocio").write_text(CONFIG)
+    return {"root": root, "srgb": srgb.astype(np.float32) / 255}
+
+
+def model_input(plate, colorspace="auto", ocio_config=None):
+    return open_source(str(plate), colorspace, lambda message: None, ocio_config=ocio_config).read(1001)
+
+
+def test_acescg_plate_feeds_the_models_what_the_srgb_original_does(plates):
+    root, srgb = plates["root"], plates["srgb"]
+    original = model_input(root / "png" / "p.1001.png")
+    assert np.abs(original - srgb).max() < 1e-6
+    assert np.abs(model_input(root / "aces" / "p.1001.exr", "ACEScg") - original).max() < 2e-3
+    assert np.abs(model_input(root / "aces" / "p.1001.exr", "lin_ap1") - original).max() < 2e-3  # an alias
+    source = open_source(str(root / "tagged" / "p.1001.exr"), "auto", lambda message: None)
+    assert source.colour.chosen_by == "metadata" and source.colour.space == "ACEScg"  # the plate says so
+    assert np.abs(source.read(1001) - original).max() < 2e-3
+    untagged = open_source(str(root / "aces" / "p.1001.exr"), "auto", lambda message: None).colour
+    assert (untagged.chosen_by, untagged.fast) == ("default", True)  # EXR: linear Rec.709, the exact table path
+
+
+def test_unknown_colour_space_fails_with_suggestions(plates):
+    with pytest.raises(VideomatteError) as bad:
+        model_input(plates["root"] / "aces" / "p.1001.exr", "ACEScgg")
+    assert "'ACEScgg' is not a colour space" in bad.value.message and "ACEScg" in bad.value.hint
+    proc = run_cli("-i", plates["root"] / "aces" / "p.1001.exr", "--anchor-mask", "x.png", "-o",
+                   plates["root"] / "out", "--input-colorspace", "ACEScgg", *WEIGHT_FREE)
+    assert proc.returncode != 0 and "did you mean ACEScg" in proc.stderr
+    assert not (plates["root"] / "out" / "alpha").exists()  # refused before anything was written
+
+
+def test_ocio_env_and_option_choose_the_config(plates, monkeypatch):
+    root, expected = plates["root"], model_input(plates["root"] / "png" / "p.1001.png")
+    plate = root / "half" / "p.1001.exr"
+    with pytest.raises(VideomatteError):
+        model_input(plate, "vmhq_half_gain")  # the built-in config has no such space
+    assert np.abs(model_input(plate, "vmhq_half_gain", root / "config.ocio") - expected).max() < 2e-3
+    monkeypatch.setenv("OCIO", str(root / "config.ocio"))
+    colour_config.cache_clear()
+    try:
+        assert np.abs(model_input(plate, "vmhq_half_gain") - expected).max() < 2e-3
+    finally:
+        monkeypatch.delenv("OCIO")
+        colour_config.cache_clear()
+
+
+def test_run_records_the_colour_and_resume_depends_on_it(plates, tmp_path, shot_exr):
+    out = tmp_path / "out"
+    common = ["-i", shot_exr["input"], "--anchor-mask", shot_exr["anchor"], "-o", out, *WEIGHT_FREE,
+              "--frame-end", "1003"]
+    run_cli(*common, check=True)
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["colour"]["input_space"] == "Linear Rec.709 (sRGB)" and summary["colour"]["chosen_by"] == "metadata"
+    proc = run_cli(*common, "--resume", "--input-colorspace", "ACEScg", "--progress", "jsonl", check=True)
+    assert "settings hash differs" in proc.stdout  # another colour space: the frames are recomputed
