@@ -324,8 +324,7 @@ def farm_openjd(ctx: typer.Context,
             raise VideomatteError("farm openjd needs --input and --output-dir", code="config",
                                   hint="pass the run's options as for a local run, plus --bundle-dir")
         source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None, 1, cfg.io.ocio_config)
-        first = cfg.io.frame_start if cfg.io.frame_start is not None else source.frames[0]
-        last = cfg.io.frame_end if cfg.io.frame_end is not None else source.frames[-1]
+        first, last = source.span(cfg.io.frame_start, cfg.io.frame_end)
         template, values = job_template(cfg, first, last, chunk_size, name or Path(cfg.io.input).name)
         path = write_bundle(Path(bundle_dir), template, values)
     except VideomatteError as exc:

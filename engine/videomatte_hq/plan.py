@@ -89,8 +89,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
     source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config)
-    first = io.frame_start if io.frame_start is not None else source.frames[0]
-    last = io.frame_end if io.frame_end is not None else source.frames[-1]
+    first, last = source.span(io.frame_start, io.frame_end)
     if first > last:
         raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",
                               hint=f"the input has frames {format_frames(source.frames)}", code="range")

@@ -142,27 +142,27 @@ class JobManager:
             if job_id in self._cancel_asked:  # cancelled while it was starting
                 threading.Thread(target=engine.cancel, daemon=True).start()
             last = [0.0]
+            run_ids = list(job["run_ids"])  # this job's runs, kept here rather than re-read at each save
 
             def on_update(state: RunState) -> None:
                 if time.monotonic() - last[0] >= SAVE_INTERVAL:
-                    self._save(job_id, state)
+                    self._save(job_id, state, run_ids)
                     last[0] = time.monotonic()
 
             state = engine.wait(on_update)
         final = "done" if state.error is None else ("cancelled" if state.error.code == "cancelled" else "failed")
-        self._save(job_id, state, final)
+        self._save(job_id, state, run_ids, final)
 
-    def _save(self, job_id: int, state: RunState, final: str | None = None) -> None:
+    def _save(self, job_id: int, state: RunState, run_ids: list[str], final: str | None = None) -> None:
         fields: dict = {"stage": state.stage, "progress": state.progress, "message": state.message,
                         "warnings": state.warnings}
         if state.frame_range:
             fields.update(frame_start=state.frame_range[0], frame_end=state.frame_range[1],
                           total=state.frame_range[1] - state.frame_range[0] + 1,
                           done=len(state.frames_done.get(state.stage, [])))
-        if state.run_id:
-            run_ids = self.store.job(job_id)["run_ids"]
-            if state.run_id not in run_ids:
-                fields["run_ids"] = [*run_ids, state.run_id]
+        if state.run_id and state.run_id not in run_ids:
+            run_ids.append(state.run_id)
+            fields["run_ids"] = list(run_ids)
         if final:
             fields.update(state=final, ended=time.time())
             if state.error is not None:

@@ -282,8 +282,7 @@ def create_app(config: WebConfig) -> FastAPI:
                                   "frame_end": params.frame_end, "auto_anchor_method": params.auto_anchor_method,
                                   "input_colorspace": params.input_colorspace})
         source = open_source(source_path, cfg.io.input_colorspace, lambda message: None)
-        first = cfg.io.frame_start if cfg.io.frame_start is not None else source.frames[0]
-        last = cfg.io.frame_end if cfg.io.frame_end is not None else source.frames[-1]
+        first, last = source.span(cfg.io.frame_start, cfg.io.frame_end)
         found = find(source, [f for f in source.frames if first <= f <= last], cfg, lambda message: None)
         plate = source.read(found.frame)
         tinted = plate * 0.45 + np.array([1.0, 0.25, 0.2], np.float32) * 0.55

@@ -6,13 +6,12 @@ shared output folder (every step writes there) into the usual events and bar."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ..api import run
-from ..config import Config
+from ..config import Config, RuntimeConfig
 from ..errors import Cancelled, VideomatteError
 from ..events import Events
 from ..io.source import open_source
@@ -33,15 +32,15 @@ def run_step(settings: dict[str, Any], stage: str, first: int, last: int) -> dic
     return {"stage": stage, "frames": [first, last], "status": report.status, "written": report.frames_written}
 
 
-def _follow(futures: list, done_files, events: Events, stage: str, cancel) -> None:
+def _follow(futures: list, frames: list[int], path_of, events: Events, stage: str, cancel) -> None:
     """Emit frame_done as the steps' files land; raise the first failed step's error (after Dask's retry)."""
-    seen: set[int] = set()
+    waiting = list(frames)
     while True:
         finished = all(f.done() for f in futures)  # read before the files: the last ones are seen too
-        for frame in done_files():
-            if frame not in seen:
-                seen.add(frame)
-                events.frame_done(stage, frame)
+        landed = {frame for frame in waiting if path_of(frame).is_file()}  # only the frames not seen yet
+        for frame in sorted(landed):
+            events.frame_done(stage, frame)
+        waiting = [frame for frame in waiting if frame not in landed]
         if finished:
             break
         if cancel is not None and cancel.is_set():
@@ -67,8 +66,7 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
         raise VideomatteError("--executor dask needs --input and --output-dir", code="config",
                               hint="pass both, as for a local run")
     source = open_source(io.input, io.input_colorspace, events.warning, 1, io.ocio_config)
-    first = io.frame_start if io.frame_start is not None else source.frames[0]
-    last = io.frame_end if io.frame_end is not None else source.frames[-1]
+    first, last = source.span(io.frame_start, io.frame_end)
     frames = list(range(first, last + 1))
     layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
     if not (runtime.resume or runtime.overwrite):
@@ -78,8 +76,7 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
     settings = config.model_dump(mode="json")
     cluster = None
     if scheduler is None:
-        workers = 1 if gpu else max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                           else os.cpu_count() or 1, 4))
+        workers = 1 if gpu else min(RuntimeConfig().cpu_threads, 4)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, resources=resources,
                                dashboard_address=None)
     # The segment step runs alone: all the cores. Refine chunks share the machine when the cluster is local.
@@ -98,7 +95,7 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
             path_of = layout.trimap_path if stage == "segment" else layout.alpha_path
             stage_settings = {**settings, "runtime": {**settings["runtime"], "threads": threads[stage]}}
             futures = [client.submit(run_step, stage_settings, stage, a, b, **options) for a, b in steps]
-            _follow(futures, lambda: [f for f in frames if path_of(f).is_file()], events, stage, cancel)
+            _follow(futures, frames, path_of, events, stage, cancel)
             events.stage_end(stage, time.perf_counter() - started)
         summary = finalize(layout.root, first, last, chunk_size)
     finally:

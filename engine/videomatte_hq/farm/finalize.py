@@ -46,11 +46,14 @@ def _hashes(paths: dict[int, Path]) -> tuple[list[int], dict[int, str]]:
     return missing, hashes
 
 
+def _common(hashes: dict[int, str]) -> str | None:
+    """The settings hash most frames carry: the run's."""
+    return Counter(hashes.values()).most_common(1)[0][0] if hashes else None
+
+
 def _odd_ones(hashes: dict[int, str]) -> list[int]:
     """Frames whose hash differs from the most common one (files of another run)."""
-    if not hashes:
-        return []
-    common = Counter(hashes.values()).most_common(1)[0][0]
+    common = _common(hashes)
     return sorted(f for f, h in hashes.items() if h != common)
 
 
@@ -115,8 +118,7 @@ def finalize(root: Path, first: int | None = None, last: int | None = None,
         stage_seconds={"segment": segment["stage_seconds"].get("segment", 0.0),
                        "refine": round(sum(r["stage_seconds"].get("refine", 0.0) for r in steps), 3)},
         warnings=list(dict.fromkeys(segment["warnings"] + [w for r in steps for w in r["warnings"]])),
-        config_hash={"segment": Counter(trimap_hashes.values()).most_common(1)[0][0] if trimap_hashes else None,
-                     "refine": Counter(alpha_hashes.values()).most_common(1)[0][0] if alpha_hashes else None},
+        config_hash={"segment": _common(trimap_hashes), "refine": _common(alpha_hashes)},
         refine=next((r["refine"] for r in steps if r.get("refine")), None),
         farm={"chunk_size": chunk_size, "chunks": chunk_states}, heartbeat=time.time(), finished=time.time(),
         status="failed" if problems else "ok",

@@ -20,6 +20,12 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    """Inverse IEC 61966-2-1 sRGB transfer (display-encoded plates -> linear light for the foreground)."""
+    x = np.clip(encoded, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
 def clean_nonfinite(pixels: np.ndarray) -> tuple[np.ndarray, int]:
     """Replace NaN by 0 and +/-inf by the finite range; returns (pixels, count of bad values)."""
     bad = ~np.isfinite(pixels)

@@ -9,6 +9,7 @@ Linear Rec.709 and sRGB keep their exact lookup-table path (colour.py); other sp
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import VideomatteError
-from .colour import LINEAR_EXTENSIONS, clean_nonfinite, rgb_channels, to_model_rgb
+from .colour import LINEAR_EXTENSIONS, clean_nonfinite, rgb_channels, srgb_to_linear, to_model_rgb
 
 LINEAR_REC709, SRGB = "lin_rec709", "srgb_rec709_scene"  # OCIO's interchange names, aliases in the configs
 LEGACY = {"linear": LINEAR_REC709, "srgb": SRGB}  # the spellings this tool took before OCIO
@@ -36,6 +37,9 @@ def colour_config(path: str) -> oiio.ColorConfig:
     return config
 
 
+atexit.register(colour_config.cache_clear)  # released before interpreter teardown: nanobind reports leaks otherwise
+
+
 @dataclass(frozen=True)
 class PlateColour:
     config: str  # --ocio-config, or $OCIO, or "" (built-in)
@@ -45,23 +49,38 @@ class PlateColour:
     fast: bool | None  # True: linear Rec.709 table, False: sRGB clip, None: OCIO conversion
     target: str  # the config's sRGB Rec.709 space (the models' input)
     linear: bool
+    linear_space: str  # the scene-linear space the foreground is computed and written in
+
+    def _convert(self, rgb: np.ndarray, source: str, target: str) -> np.ndarray:
+        out = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(np.ascontiguousarray(rgb)), source, target,
+                                             colorconfig=self.config)
+        if out.has_error:
+            raise VideomatteError(f"OCIO conversion {source} -> {target} failed: {out.geterror()}",
+                                  hint="check --input-colorspace and the OCIO config", code="ocio")
+        return out.get_pixels(oiio.FLOAT)
 
     def to_model(self, pixels: np.ndarray) -> tuple[np.ndarray, int]:
         """Plate pixels (H, W, C; half or float) -> float32 RGB in [0, 1], display-referred; NaN/inf count."""
         if self.fast is not None:
             return to_model_rgb(pixels, self.fast)
         rgb, bad = clean_nonfinite(rgb_channels(pixels).astype(np.float32))
-        out = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(np.ascontiguousarray(rgb)), self.space, self.target,
-                                             colorconfig=self.config)
-        if out.has_error:
-            raise VideomatteError(f"OCIO conversion {self.space} -> {self.target} failed: {out.geterror()}",
-                                  hint="check --input-colorspace and the OCIO config", code="ocio")
-        return np.clip(out.get_pixels(oiio.FLOAT), 0.0, 1.0), bad
+        return np.clip(self._convert(rgb, self.space, self.target), 0.0, 1.0), bad
+
+    def to_linear(self, pixels: np.ndarray) -> np.ndarray:
+        """Plate pixels -> float32 RGB in `linear_space`, where the compositing equation holds (values above 1
+        kept; NaN/inf cleaned as for the models)."""
+        rgb = clean_nonfinite(rgb_channels(pixels).astype(np.float32))[0]
+        if self.space == self.linear_space:
+            return np.ascontiguousarray(rgb)
+        if self.fast is False:
+            return srgb_to_linear(rgb)
+        return self._convert(rgb, self.space, self.linear_space)
 
     def describe(self) -> dict[str, str | bool]:
         """For config_used/the run report, and the resume hash."""
         return {"ocio_config": self.config or "built-in", "config_name": self.config_name, "input_space": self.space,
-                "chosen_by": self.chosen_by, "model_space": self.target, "scene_linear": self.linear}
+                "chosen_by": self.chosen_by, "model_space": self.target, "scene_linear": self.linear,
+                "foreground_space": self.linear_space}
 
 
 def _known(config: oiio.ColorConfig) -> dict[str, str]:
@@ -85,7 +104,7 @@ def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: st
         space, chosen_by = LEGACY.get(option, option), "option"
     if space in LEGACY.values() and space not in known:  # a config without the interchange aliases
         fast = space == LINEAR_REC709
-        return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast)
+        return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast, LINEAR_REC709)
     if space not in known:
         close = difflib.get_close_matches(space, list(known), n=4, cutoff=0.5)
         raise VideomatteError(f"--input-colorspace {option!r} is not a colour space of the OCIO config "
@@ -101,5 +120,13 @@ def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: st
                               hint="use a config with one (the ACES configs have it), or pass --ocio-config",
                               code="ocio_config")
     fast = True if config.equivalent(space, LINEAR_REC709) else False if config.equivalent(space, SRGB) else None
-    return PlateColour(path, config.configname(), space, chosen_by, fast, target,
-                       bool(config.isColorSpaceLinear(space)) if fast is None else fast)
+    linear = bool(config.isColorSpaceLinear(space)) if fast is None else fast
+    # The foreground's space: the plate's own when it is scene-linear, else its linear counterpart (sRGB ->
+    # linear Rec.709) or the config's scene_linear role (log and display-encoded plates).
+    linear_space = (space if linear else known.get(LINEAR_REC709) if fast is False
+                    else config.getColorSpaceNameByRole("scene_linear") or known.get(LINEAR_REC709))
+    if not linear_space:
+        raise VideomatteError(f"the OCIO config {path} has no scene-linear colour space for the foreground of a "
+                              f"{space} plate", code="ocio_config",
+                              hint="use a config with a scene_linear role (the ACES configs have one)")
+    return PlateColour(path, config.configname(), space, chosen_by, fast, target, linear, linear_space)

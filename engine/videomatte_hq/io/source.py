@@ -40,19 +40,34 @@ class FrameSource:
         self.threads = max(1, threads)
         self.nonfinite_values = 0
 
-    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
-        """(frame, model RGB, NaN/inf count) in order, decoded ahead."""
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
+        """(frame, model RGB, NaN/inf count, scene-linear RGB if `linear`) in order, decoded ahead."""
         raise NotImplementedError
 
-    def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        for frame, rgb, bad in self._converted(frames):
+    def _convert(self, frame: int, raw: np.ndarray, linear: bool) -> tuple[int, np.ndarray, int, np.ndarray | None]:
+        """One decode, both conversions (on the read-ahead threads)."""
+        return (frame, *self.colour.to_model(raw), self.colour.to_linear(raw) if linear else None)
+
+    def _checked(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        for frame, rgb, bad, scene in self._converted(frames, linear):
             if bad:  # warned here, on the consumer's thread: event sinks are not thread-safe
                 self.nonfinite_values += bad
                 self.warn(f"frame {frame}: {bad} NaN/inf values in the plate were clamped")
-            yield frame, rgb
+            yield frame, rgb, scene
+
+    def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        return ((frame, rgb) for frame, rgb, _ in self._checked(frames, False))
+
+    def iter_with_linear(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(frame, model RGB, scene-linear RGB in `colour.linear_space`): for the foreground."""
+        return self._checked(frames, True)
 
     def read(self, frame: int) -> np.ndarray:
         return next(self.iter_frames([frame]))[1]
+
+    def span(self, start: int | None, end: int | None) -> tuple[int, int]:
+        """The requested frame range, each end defaulting to the source's own."""
+        return (start if start is not None else self.frames[0], end if end is not None else self.frames[-1])
 
     def check(self, frames: list[int], full: bool) -> None:
         """Fail before processing if frames are missing, unreadable or of another size."""
@@ -71,12 +86,12 @@ class SequenceSource(FrameSource):
                          plate_colour(*colour, sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")),
                          warn, threads)
 
-    def _load(self, frame: int) -> tuple[int, np.ndarray, int]:
-        return (frame, *self.colour.to_model(read_image(self.sequence.path(frame), keep_half=True)[0]))
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
+        def load(frame: int) -> tuple[int, np.ndarray, int, np.ndarray | None]:
+            return self._convert(frame, read_image(self.sequence.path(frame), keep_half=True)[0], linear)
 
-    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
         workers = min(READ_AHEAD, self.threads)
-        return ordered_map(self._load, frames, workers, READ_AHEAD if workers > 1 else 1)
+        return ordered_map(load, frames, workers, READ_AHEAD if workers > 1 else 1)
 
     def check(self, frames: list[int], full: bool) -> None:
         missing = [f for f in frames if f not in set(self.frames)]
@@ -124,8 +139,8 @@ class VideoSource(FrameSource):
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
                          plate_colour(*colour, path.suffix, None), warn, threads)
 
-    def _converted(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, int]]:
-        decoded = ((frame, *self.colour.to_model(raw)) for frame, raw in self.video.iter_frames(frames))
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
+        decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
         return background(decoded, READ_AHEAD if self.threads > 1 else 1)
 
     def check(self, frames: list[int], full: bool) -> None:
