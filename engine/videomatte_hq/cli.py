@@ -65,6 +65,14 @@ def main_command(
     alpha_pattern: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                                 help="Alpha file names in --output-dir, e.g. shotA_matte.####.exr "
                                                      "(default alpha/######.<ext>)"),
+    foreground: bool = typer.Option(False, "--foreground", rich_help_panel=IO,
+                                    help="Also write the straight foreground colour, foreground/######.exr "
+                                         "(half, scene-linear: comp it over a new plate without the old one's "
+                                         "colour in the soft edge)"),
+    matte_exr: bool = typer.Option(False, "--matte-exr", rich_help_panel=IO,
+                                   help="Also write matte/######.exr: RGBA = premultiplied foreground + alpha "
+                                        "(ready for Over), a trimap layer, and with --foreground the straight "
+                                        "foreground layer"),
     input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                                    help="auto (plate metadata, else EXR = linear Rec.709, others "
                                                         "sRGB) | any OCIO colour space, e.g. ACEScg"),
@@ -214,14 +222,17 @@ def status_command(output_dir: str = typer.Argument(..., help="A run's --output-
 def layout_command(output_dir: str = typer.Option(..., "--output-dir", "-o", help="The run's --output-dir"),
                    alpha_format: str = typer.Option("png16", help="png16 | png8 | exr16 | exr32"),
                    alpha_pattern: Optional[str] = typer.Option(None, help="As the run's --alpha-pattern"),
+                   foreground: bool = typer.Option(False, "--foreground", help="As the run's --foreground"),
+                   matte_exr: bool = typer.Option(False, "--matte-exr", help="As the run's --matte-exr"),
                    as_json: bool = typer.Option(False, "--json", help="Print as JSON (for hosts)")) -> None:
     """The files a run into OUTPUT_DIR writes (patterns with # for the frame number): what hosts read."""
     from .layout import OutputLayout
 
     try:
         cfg = build_config(None, {"output_dir": output_dir, "alpha_format": alpha_format,
-                                  "alpha_pattern": alpha_pattern})
-        layout = OutputLayout(cfg.io.output_dir, cfg.io.alpha_format, cfg.io.alpha_pattern).describe()
+                                  "alpha_pattern": alpha_pattern, "foreground": foreground or None,
+                                  "matte_exr": matte_exr or None})
+        layout = OutputLayout.of(cfg.io).describe()
     except VideomatteError as exc:
         raise _fail(exc) from None
     typer.echo(json.dumps(layout, indent=2) if as_json else "\n".join(f"{k}\t{v}" for k, v in layout.items()))

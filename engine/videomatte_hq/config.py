@@ -50,6 +50,11 @@ class IOConfig(_Section):
     alpha_pattern: Optional[str] = Field(None, description="Alpha file names inside output_dir, one frame field "
                                                            "(####, %04d, @), e.g. shotA_matte.####.exr; default "
                                                            "alpha/<frame:06d>.<ext>")
+    foreground: bool = Field(False, description="Also write the unpremultiplied foreground colour (half EXR "
+                                                "foreground/<frame:06d>.exr, scene-linear)")
+    matte_exr: bool = Field(False, description="Also write one layered EXR per frame, matte/<frame:06d>.exr: "
+                                               "RGBA = premultiplied foreground + alpha, a trimap layer and, with "
+                                               "foreground, the straight foreground layer")
 
 
 class SegmentationConfig(_Section):
@@ -133,6 +138,7 @@ KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for k
 PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir", "ocio_config")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end", "alpha_pattern"}
+REFINE_OUTPUT_KEYS = {"alpha_format", "foreground", "matte_exr"}  # what stage 2 writes: in its hash, not the trimaps'
 
 
 class Config(BaseModel):
@@ -167,10 +173,10 @@ class Config(BaseModel):
         """
         if stage == "segment":
             payload = {k: v for s in ("io", "segmentation") for k, v in getattr(self, s).model_dump().items()
-                       if k not in UNHASHED_KEYS | {"alpha_format"}}
+                       if k not in UNHASHED_KEYS | REFINE_OUTPUT_KEYS}
         else:
-            payload = {**self.refinement.model_dump(), "alpha_format": self.io.alpha_format,
-                       "precision": self.runtime.precision}
+            payload = {**self.refinement.model_dump(), "precision": self.runtime.precision,
+                       **{k: getattr(self.io, k) for k in REFINE_OUTPUT_KEYS}}
         payload.update(extra)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

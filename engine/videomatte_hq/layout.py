@@ -3,6 +3,9 @@
     <output_dir>/alpha/<frame:06d>.png|.exr   alpha (png16 default; EXR has one channel `A`); `alpha_pattern`
                                               names it otherwise (e.g. shotA_matte.####.exr)
     <output_dir>/qc/trimap.<frame:06d>.png    trimap, uint8 0 / 128 / 255
+    <output_dir>/foreground/<frame:06d>.exr   with --foreground: straight foreground, half RGB, scene-linear
+    <output_dir>/matte/<frame:06d>.exr        with --matte-exr: half R,G,B,A = premultiplied foreground + alpha,
+                                              trimap.Y (0 / 0.5 / 1) and, with --foreground, foreground.R,G,B
     <output_dir>/config_used.json             the fully resolved config
     <output_dir>/run_summary.json             the run report: live while the run goes, final when it ends
         (farm steps: config_used.segment.json / run_summary.segment.json, ...refine.<first>-<last>.json)
@@ -23,9 +26,13 @@ import numpy as np
 from .errors import VideomatteError
 from .io.images import read_attribute, read_image, write_image
 from .io.sequence import ImageSequence, parse_pattern
-from .trimap import UNKNOWN
+from .trimap import UNKNOWN, trimap_to_unit
 
 HASH_ATTR = "videomatte_hq:config_hash"
+COLOUR_ATTR = "oiio:ColorSpace"
+# Layer names as Nuke (ExrChannelNameToNuke: trimap.Y, foreground.red ...) and Blender (passes "trimap",
+# "foreground" beside the Combined RGBA) both read them.
+TRIMAP_CHANNEL, FOREGROUND_CHANNELS = "trimap.Y", ("foreground.R", "foreground.G", "foreground.B")
 UNKNOWN_ATTR = "videomatte_hq:unknown_pixels"
 FRAME_DIGITS = 6
 
@@ -75,14 +82,21 @@ def alpha_sequence(root: Path, alpha_format: str, pattern: str | None) -> ImageS
 
 
 class OutputLayout:
-    def __init__(self, root: Path, alpha_format: str, alpha_pattern: str | None = None) -> None:
+    def __init__(self, root: Path, alpha_format: str, alpha_pattern: str | None = None, foreground: bool = False,
+                 matte_exr: bool = False) -> None:
         self.root = Path(root)
         self.alpha_format = alpha_format
+        self.foreground, self.matte_exr = foreground, matte_exr
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
         self.alpha_files = alpha_sequence(self.root, alpha_format, alpha_pattern)
         self.alpha_dir = self.alpha_files.directory
         self.qc_dir = self.root / "qc"
         self.anchor_auto = self.root / "anchor_mask.auto.png"
+
+    @classmethod
+    def of(cls, io) -> OutputLayout:
+        """The layout of a run's io settings (config.IOConfig)."""
+        return cls(Path(io.output_dir), io.alpha_format, io.alpha_pattern, io.foreground, io.matte_exr)
 
     def reports(self, stage: str, first: int, last: int) -> tuple[Path, Path]:
         """(config_used, run_summary) of a run or farm step."""
@@ -101,6 +115,8 @@ class OutputLayout:
         return {"output_dir": str(self.root), "alpha_format": self.alpha_format,
                 "alpha_pattern": self.alpha_pattern, "trimap_pattern": self.trimap_pattern,
                 "alpha_frame_digits": max(self.alpha_files.padding, 1), "trimap_frame_digits": FRAME_DIGITS,
+                "foreground_pattern": self._pattern("foreground") if self.foreground else None,
+                "matte_pattern": self._pattern("matte") if self.matte_exr else None,
                 "run_summary": str(summary), "config_used": str(config_used),
                 "anchor_auto": str(self.anchor_auto)}
 
@@ -113,6 +129,25 @@ class OutputLayout:
     def trimap_path(self, frame: int) -> Path:
         return self.qc_dir / f"trimap.{frame:0{FRAME_DIGITS}d}.png"
 
+    def foreground_path(self, frame: int) -> Path:
+        return self.root / "foreground" / f"{frame:0{FRAME_DIGITS}d}.exr"
+
+    def matte_path(self, frame: int) -> Path:
+        return self.root / "matte" / f"{frame:0{FRAME_DIGITS}d}.exr"
+
+    def _pattern(self, folder: str) -> str:
+        return str(self.root / folder / f"{'#' * FRAME_DIGITS}.exr")
+
+    @property
+    def wants_foreground(self) -> bool:
+        """Stage 2 estimates the foreground colour (for foreground/ or the matte EXR's RGB)."""
+        return self.foreground or self.matte_exr
+
+    def refine_paths(self, frame: int) -> list[Path]:
+        """What stage 2 writes for a frame, the alpha last (write_refined's order)."""
+        return ([self.foreground_path(frame)] if self.foreground else []) + (
+            [self.matte_path(frame)] if self.matte_exr else []) + [self.alpha_path(frame)]
+
     @property
     def alpha_pattern(self) -> str:
         return self.alpha_files.pattern
@@ -123,6 +158,22 @@ class OutputLayout:
 
     def write_alpha(self, frame: int, alpha: np.ndarray, config_hash: str) -> None:
         write_image(self.alpha_path(frame), alpha, self.alpha_pixel, ("A",), {HASH_ATTR: config_hash})
+
+    def write_refined(self, frame: int, alpha: np.ndarray, trimap: np.ndarray, foreground: np.ndarray | None,
+                      colour_space: str, config_hash: str) -> None:
+        """Stage 2's files of a frame; the alpha last, so a frame whose alpha carries this run's hash has all
+        of them (resume and farm finalize check the alpha)."""
+        attributes = {HASH_ATTR: config_hash, COLOUR_ATTR: colour_space}
+        if self.foreground:
+            write_image(self.foreground_path(frame), foreground, "half", ("R", "G", "B"), attributes)
+        if self.matte_exr:
+            layers = [foreground * alpha[..., None], alpha[..., None], trimap_to_unit(trimap)[..., None]]
+            names = ("R", "G", "B", "A", TRIMAP_CHANNEL)
+            if self.foreground:
+                layers.append(foreground)
+                names += FOREGROUND_CHANNELS
+            write_image(self.matte_path(frame), np.concatenate(layers, axis=2), "half", names, attributes)
+        self.write_alpha(frame, alpha, config_hash)
 
     def read_alpha(self, frame: int) -> np.ndarray:
         return read_image(self.alpha_path(frame))[0][:, :, 0]

@@ -21,6 +21,7 @@ from .io.images import read_attribute
 from .io.writeback import WriteBehind
 from .layout import HASH_ATTR, quantize
 from .plan import RunPlan
+from .refine.foreground import estimate_foreground
 from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import band_radius, make_trimap
 
@@ -45,14 +46,16 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled()
 
 
-def _done(plan: RunPlan, events: Events, stage: str, path_of, config_hash: str) -> set[int]:
+def _done(plan: RunPlan, events: Events, stage: str, paths_of, config_hash: str) -> set[int]:
     """Frames an earlier run with the same settings already wrote (kept by --resume); says why the files of
-    other frames are not kept. First removes the temp files a killed run left mid-write for these frames (this
-    run holds their lock)."""
-    remove_stale_temps([path_of(f) for f in plan.frames])
+    other frames are not kept. `paths_of(frame)` lists a frame's files, the one written last (whose hash is
+    read) at the end. First removes the temp files a killed run left mid-write for these frames (this run
+    holds their lock)."""
+    remove_stale_temps([p for f in plan.frames for p in paths_of(f)])
     if not plan.config.runtime.resume:
         return set()
-    found = {f: read_attribute(path_of(f), HASH_ATTR) for f in plan.frames if path_of(f).is_file()}
+    found = {f: read_attribute(paths_of(f)[-1], HASH_ATTR) for f in plan.frames
+             if all(p.is_file() for p in paths_of(f))}
     kept = {f for f, h in found.items() if h == config_hash}
     stale = sorted(set(found) - kept)
     if stale:
@@ -68,7 +71,7 @@ def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None) -> N
     fg, bg, min_radius = config.thresholds()
     radius = band_radius(min_radius, plan.source.height, plan.source.width)
     seg_hash = plan.hashes["segment"]
-    done = _done(plan, events, "segment", layout.trimap_path, seg_hash)
+    done = _done(plan, events, "segment", lambda f: [layout.trimap_path(f)], seg_hash)
     if len(done) == len(plan.frames):
         for frame in plan.frames:
             events.frame_done("segment", frame, resumed=True)
@@ -126,13 +129,17 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
     refiner = TiledRefiner(backend, tile, overlap, batch, ref.temporal_reuse,
                            ref.skip_iou_threshold, ref.skip_image_delta)
     ref_hash = plan.hashes["refine"]
-    done = _done(plan, events, "refine", layout.alpha_path, ref_hash)
+    done = _done(plan, events, "refine", layout.refine_paths, ref_hash)
     for frame in sorted(done):
         events.frame_done("refine", frame, resumed=True)
     memory: FrameMemory | None = None
     last = None
+    todo = [f for f in plan.frames if f not in done]
+    frames = (plan.source.iter_with_linear(todo) if layout.wants_foreground
+              else ((frame, image, None) for frame, image in plan.source.iter_frames(todo)))
+    space = plan.source.colour.linear_space
     with WriteBehind(_writers(plan)) as writer:
-        for frame, image in plan.source.iter_frames([f for f in plan.frames if f not in done]):
+        for frame, image, linear in frames:
             _check(cancel)
             image_u8 = image_to_u8(image)
             if ref.temporal_reuse and last != frame - 1 and frame - 1 in done:
@@ -144,7 +151,8 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
             trimap = layout.read_trimap(frame)
             alpha, refined, skipped = refiner.refine_frame(image, image_u8, trimap, memory)
             written = quantize(alpha, layout.alpha_format)
-            writer.submit(partial(layout.write_alpha, frame, written, ref_hash),
+            foreground = estimate_foreground(linear, written) if layout.wants_foreground else None
+            writer.submit(partial(layout.write_refined, frame, written, trimap, foreground, space, ref_hash),
                           partial(events.frame_done, "refine", frame, tiles_refined=refined, tiles_skipped=skipped))
             memory = FrameMemory(image_u8, trimap, written) if ref.temporal_reuse else None
             last = frame

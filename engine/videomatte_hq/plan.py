@@ -97,7 +97,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     source.check(frames, full=runtime.preflight == "full")
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
     models = _model_files(config, stages)
-    layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
+    layout = OutputLayout.of(io)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
     lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io.colour import srgb_to_linear
 from .io.images import write_image
 
 SUPERSAMPLE = 4
@@ -42,10 +43,6 @@ def _background(height: int, width: int, shift: int) -> np.ndarray:
     return np.clip(np.stack([r, g, b], axis=2), 0.0, 1.0)
 
 
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
 def render_frame(height: int, width: int, index: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """(display-referred RGB plate, alpha) for frame `index` of `count`."""
     t = index / max(count - 1, 1)
@@ -67,7 +64,7 @@ def make_example(out: Path, width: int = 320, height: int = 180, frames: int = 1
         plate, alpha = render_frame(height, width, i, frames)
         number = first + i
         if fmt == "exr":
-            write_image(out / "plate" / f"plate.{number:04d}.exr", _srgb_to_linear(plate), "half", ("R", "G", "B"),
+            write_image(out / "plate" / f"plate.{number:04d}.exr", srgb_to_linear(plate), "half", ("R", "G", "B"),
                         {"oiio:ColorSpace": "lin_rec709"})
         else:
             write_image(out / "plate" / f"plate.{number:04d}.png", plate, "uint8", ("R", "G", "B"),

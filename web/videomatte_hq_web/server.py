@@ -189,7 +189,7 @@ def create_app(config: WebConfig) -> FastAPI:
                                 alpha_pattern=p.alpha_pattern, input_colorspace=p.input_colorspace,
                                 segment_backend=p.segment_backend, refine_backend=p.refine_backend,
                                 overwrite=p.overwrite, extra_args=extra)
-        layout = OutputLayout(Path(cfg.io.output_dir), cfg.io.alpha_format, cfg.io.alpha_pattern).describe()
+        layout = OutputLayout.of(cfg.io).describe()
         return p.model_dump(), command.argv(), layout
 
     # --- pages ----------------------------------------------------------------------------------------------

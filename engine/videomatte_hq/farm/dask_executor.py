@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from ..api import run
@@ -68,7 +67,7 @@ def run_dask(config: Config, scheduler: str | None, chunk_size: int, events: Eve
     source = open_source(io.input, io.input_colorspace, events.warning, 1, io.ocio_config)
     first, last = source.span(io.frame_start, io.frame_end)
     frames = list(range(first, last + 1))
-    layout = OutputLayout(Path(io.output_dir), io.alpha_format, io.alpha_pattern)
+    layout = OutputLayout.of(io)
     if not (runtime.resume or runtime.overwrite):
         refuse_existing(layout, frames, ["segment", "refine"])
     gpu = runtime.device.startswith("cuda")

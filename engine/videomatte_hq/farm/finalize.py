@@ -67,7 +67,7 @@ def finalize(root: Path, first: int | None = None, last: int | None = None,
         raise VideomatteError(f"no segment step report in {root}", code="farm_incomplete",
                               hint="run the job's Segment step first (`--stage segment` over the whole shot)")
     config = Config(**json.loads(used.read_text()))
-    layout = OutputLayout(root, config.io.alpha_format, config.io.alpha_pattern)
+    layout = OutputLayout.of(config.io.model_copy(update={"output_dir": str(root)}))
     first = segment["requested_frame_start"] if first is None else first
     last = segment["requested_frame_end"] if last is None else last
     start = max(first, segment["frame_start"])  # auto-anchor may have moved the start past a dark opening
