@@ -108,3 +108,17 @@ def test_run_records_the_colour_and_resume_depends_on_it(plates, tmp_path, shot_
     assert summary["colour"]["input_space"] == "Linear Rec.709 (sRGB)" and summary["colour"]["chosen_by"] == "metadata"
     proc = run_cli(*common, "--resume", "--input-colorspace", "ACEScg", "--progress", "jsonl", check=True)
     assert "settings hash differs" in proc.stdout  # another colour space: the frames are recomputed
+
+
+def test_builtin_config_uris_and_roles(plates):
+    """OCIO's built-in configs by URI (what Nuke 15+ and hosts may name) stay URIs through config resolution;
+    roles such as scene_linear are names too; a file's 'data' tag is not mistaken for the role."""
+    from videomatte_hq.config import build_config
+
+    cfg = build_config(None, {"ocio_config": "ocio://studio-config-latest", "input_colorspace": "scene_linear"})
+    assert cfg.io.ocio_config == "ocio://studio-config-latest"
+    root, original = plates["root"], model_input(plates["root"] / "png" / "p.1001.png")
+    aces = model_input(root / "aces" / "p.1001.exr", "scene_linear", cfg.io.ocio_config)  # ACEScg in that config
+    assert np.abs(aces - original).max() < 2e-3
+    source = open_source(str(root / "aces" / "p.1001.exr"), "auto", lambda message: None)  # tagged 'data'
+    assert source.colour.chosen_by == "default"

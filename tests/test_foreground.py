@@ -128,3 +128,17 @@ def test_layout_command_names_the_new_outputs(tmp_path):
     assert layout["matte_pattern"] == str(tmp_path / "matte" / "######.exr")
     plain = json.loads(run_cli("layout", "-o", tmp_path, "--json", check=True).stdout)
     assert plain["foreground_pattern"] is None and plain["matte_pattern"] is None
+
+
+def test_foreground_in_a_hosts_working_space_and_bad_names(tmp_path, shot_exr):
+    """--foreground-colorspace scene_linear (a role: what hosts pass for their working space) resolves in the
+    config; an unknown name is refused before anything is written, naming the option and close names."""
+    from videomatte_hq.errors import VideomatteError
+
+    out = tmp_path / "out"
+    run_api(shot_exr, out, frame_end=1001, foreground=True, foreground_colorspace="scene_linear")
+    spec = read_pixels(out / "foreground" / "001001.exr")[1]
+    assert oiio.ColorConfig().equivalent(spec.getattribute("oiio:ColorSpace"), "ACEScg")  # the ACES config's role
+    with pytest.raises(VideomatteError, match="--foreground-colorspace 'ACEScgg' is not a colour space") as err:
+        run_api(shot_exr, tmp_path / "bad", frame_end=1001, foreground=True, foreground_colorspace="ACEScgg")
+    assert "ACEScg" in err.value.hint and not (tmp_path / "bad" / "foreground").exists()

@@ -93,13 +93,60 @@ def test_engine_command_maps_timeline_to_file_frames():
     assert "--trimap-bg-threshold" not in argv and "--overwrite" in argv and "--input-colorspace" not in argv
 
 
+def test_colour_management_reaches_the_engine(tmp_path):
+    config = tmp_path / "studio.ocio"
+    config.write_text("ocio_profile_version: 2\n")
+    ocio = {"colorManagement": "OCIO", "workingSpaceLUT": "ACEScg"}
+    custom = logic.NukeColour.from_root({**ocio, "OCIO_config": "custom", "customOCIOConfigPath": str(config)}, {}, "")
+    assert (custom.config, custom.working_space) == (str(config), "ACEScg")
+    bundled = tmp_path / "plugins" / "OCIOConfigs" / "configs" / "aces_1.2" / "config.ocio"
+    bundled.parent.mkdir(parents=True)
+    bundled.write_text("")
+    assert logic.NukeColour.from_root({**ocio, "OCIO_config": "aces_1.2"}, {}, str(tmp_path)).config == str(bundled)
+    assert logic.NukeColour.from_root({**ocio, "OCIO_config": "ocio://cg-config-latest"}, {}, "").config \
+        == "ocio://cg-config-latest"
+    assert logic.NukeColour.from_root({**ocio, "OCIO_config": "fn-nuke_unknown"}, {}, str(tmp_path)).config is None
+    assert logic.NukeColour.from_root({"colorManagement": "Nuke"}, {}, "").config is None
+    assert logic.NukeColour.from_root({"colorManagement": "Nuke"}, {"OCIO": "/s/env.ocio"}, "").config == "/s/env.ocio"
+    assert [logic.read_colorspace(v) for v in ("default (ACES - ACEScg)", "default", "Output - sRGB", "")] == [
+        "ACES - ACEScg", "", "Output - sRGB", ""]
+
+    plan = logic.plate_plan("Read", {"file": "/p/a.%04d.dpx", "colorspace": "ACES - ACEScct", "frame_mode": "offset",
+                                     "frame": "10"}, "/o", False, custom)
+    assert (plan.render, plan.colorspace, plan.ocio_config, plan.offset) == (False, "ACES - ACEScct", str(config), 10)
+    assert logic.plate_plan("Read", {"file": "/p/a.####.dpx"}, "/o", False, logic.NukeColour(None, "linear")).render
+    rendered = logic.plate_plan("Grade", {}, "/o", False, custom)
+    assert (rendered.render, rendered.colorspace) == (True, "ACEScg")  # the Write renders the working space
+    settings = logic.Settings.from_knobs({"output_dir": "/o", "anchor_frame": 1011, "matte_exr": True},
+                                         (1011, 1016), 1)
+    argv = logic.engine_command(settings, plan, None, resume=False, working_space="ACEScg").argv()
+    for flag, value in (("--input-colorspace", "ACES - ACEScct"), ("--ocio-config", str(config)),
+                        ("--foreground-colorspace", "ACEScg")):
+        assert argv[argv.index(flag) + 1] == value
+    assert "--matte-exr" in argv and "--foreground" not in argv
+
+
+def test_layered_exr_channels_as_nuke_shows_them(tmp_path, shot_exr):
+    """The engine's matte EXR, read with OpenImageIO: Foundry's channel mapping gives rgba plus the gizmo's
+    trimap layer and a foreground layer."""
+    from conftest import run_api
+
+    run_api(shot_exr, tmp_path / "out", frame_end=1001, matte_exr=True, foreground=True)
+    names = read_pixels(tmp_path / "out" / "matte" / "001001.exr")[1].channelnames
+    shown = {logic.nuke_channel(n) for n in names}
+    assert shown == {"rgba.red", "rgba.green", "rgba.blue", "rgba.alpha", "trimap.Y", "foreground.red",
+                     "foreground.green", "foreground.blue"}
+    gizmo_text = (ROOT / "nuke_plugin" / "gizmos" / "VideomatteHQ.gizmo").read_text()
+    assert "add_layer {trimap trimap.Y}" in gizmo_text  # one trimap channel whichever way the gizmo outputs
+
+
 # --- the gizmo file ------------------------------------------------------------------------------------------
 
 def test_gizmo_inputs_reads_and_graph():
     inputs = [n for n in GIZMO.children if n.cls == "Input"]
     assert [(n.name, n.knobs.get("number", "0")) for n in inputs] == [("Source", "0"), ("Anchor", "1")]
     assert GIZMO.knobs["inputs"] == "2"
-    for name, knob in (("AlphaRead", "alpha_file"), ("TrimapRead", "trimap_file")):
+    for name, knob in (("AlphaRead", "alpha_file"), ("TrimapRead", "trimap_file"), ("MatteRead", "matte_file")):
         read = INNER[name]
         assert read.knobs["raw"] == "true" and read.knobs["on_error"] == "black"
         assert read.knobs["file"] == f"[value parent.{knob}]"  # the engine's layout, set by Run
@@ -114,7 +161,10 @@ def test_gizmo_inputs_reads_and_graph():
     assert matte_from_red.knobs["disable"].strip("{} ") == "!parent.matte_in_red"
     assert apply_alpha.knobs["alpha"] == "alpha" and apply_alpha.knobs["in"] == "alpha"
     assert [n.name for n in add_trimap.inputs] == ["ApplyAlpha", "TrimapRead"] and add_trimap.knobs["out"] == "trimap"
-    assert [n.name for n in output.inputs] == ["AddTrimap"]
+    switch = INNER["UseMatteExr"]  # which 0: plate + alpha + trimap; 1: the layered EXR as the engine wrote it
+    assert [n.name for n in switch.inputs] == ["AddTrimap", "MatteRead"]
+    assert switch.cls == "Switch" and switch.knobs["which"].strip("{} ") == "parent.use_matte_exr"
+    assert [n.name for n in output.inputs] == ["UseMatteExr"]
 
 
 def test_every_knob_the_python_uses_exists():
@@ -122,7 +172,7 @@ def test_every_knob_the_python_uses_exists():
     used = set(nuke_ops.KNOBS) | set(re.findall(r'node\["(\w+)"\]', source))
     used |= set(logic.result_knobs((1, 2), logic.PlatePlan("", 0, False), {"alpha_pattern": "", "trimap_pattern": ""}))
     assert used - set(GIZMO.user_knobs) == set()
-    assert set(re.findall(r'node\.node\("(\w+)"\)', source) + ["AlphaRead", "TrimapRead"]) <= set(INNER)
+    assert set(re.findall(r'node\.node\("(\w+)"\)', source) + list(nuke_ops.RESULT_READS)) <= set(INNER)
     for name in ("run", "resume", "cancel", "export_farm"):
         knob = GIZMO.user_knobs[name]
         assert knob["type"] == 22
@@ -140,7 +190,7 @@ def _gizmo_node(**overrides) -> fake_nuke.Node:
     knobs.update(band="default", device="cpu", precision="auto", alpha_format="exr16", use_input_range=True,
                  segment_backend="flow", refine_backend="closed_form")  # weight-free: no model files here
     knobs.update(overrides)
-    children = {name: fake_nuke.Node("Read", name, {"reload": None}) for name in ("AlphaRead", "TrimapRead")}
+    children = {name: fake_nuke.Node("Read", name, {"reload": None}) for name in nuke_ops.RESULT_READS}
     return fake_nuke.Node("Gizmo", "VideomatteHQ1", knobs, children=children)
 
 
@@ -171,7 +221,7 @@ def _assert_reads_complete(node, frames: range) -> None:
     for name in ("AlphaRead", "TrimapRead"):
         pattern = tcl(INNER[name].knobs["file"], values)
         assert all(Path(sequence_path(pattern, f)).is_file() for f in frames), pattern
-        assert node.node(name)["reload"].executed == 1
+    assert all(node.node(name)["reload"].executed == 1 for name in nuke_ops.RESULT_READS)
 
 
 def test_run_passes_source_read_and_reads_back(tmp_path, shot_png, nuke):
@@ -229,6 +279,24 @@ def test_run_renders_non_read_source_to_linear_exr(tmp_path, shot_exr, nuke):
     assert ("execute", "Write0", 1001, 1003) in module.calls
     summary = json.loads((tmp_path / "vm" / "run_summary.json").read_text())
     assert summary["input"].endswith("plate/plate.####.exr") and summary["input_linear"] is True
+    _assert_reads_complete(node, range(1001, 1004))
+
+
+def test_layered_exr_run_switches_the_gizmo_output(tmp_path, shot_exr, nuke):
+    module = nuke(current_frame=1001)
+    source = fake_nuke.Node("Read", "Read1", {"file": shot_exr["input"], "first": 1001, "last": 1003},
+                            frames=(1001, 1003))
+    node = _gizmo_node(output_dir=str(tmp_path / "vm"), engine=ENGINE, matte_exr=True, foreground=True)
+    node.setInput(0, source)
+    node.setInput(1, _anchor_node(shot_exr))
+    _wait(nuke_ops.run(node))
+    assert node["status"].value() == "done: frames 1001-1003", module.calls
+    values = {k: knob.value() for k, knob in node.knobs.items()}
+    assert values["use_matte_exr"] is True
+    pattern = tcl(INNER["MatteRead"].knobs["file"], values)
+    assert pattern == str(tmp_path / "vm" / "matte" / "######.exr")
+    assert all(Path(sequence_path(pattern, f)).is_file() for f in range(1001, 1004))
+    assert (tmp_path / "vm" / "foreground" / "001002.exr").is_file()
     _assert_reads_complete(node, range(1001, 1004))
 
 

@@ -9,7 +9,7 @@ from videomatte_client import EngineCommand, EngineError, MatteJob, engine_argv,
 
 from .anchor import rasterise_mask
 from .compat import compositor_tree, keyframed_frames
-from .compositor import add_videomatte_node, plate_node, show_results
+from .compositor import add_videomatte_node, plate_colour, plate_node, show_results
 from .frames import shot_name
 from .props import preferences
 
@@ -60,11 +60,16 @@ def build_command(context, node, resume: bool):
             raise ValueError("extra anchors are rasterised from a Mask: switch the anchor to a Mask, or clear "
                              "'Extra anchors'")
         anchor = bpy.path.abspath(settings.anchor_file)
+    colorspace, config = plate_colour(source.image)
     command = EngineCommand(engine_argv(prefs.engine), plate_path, out, first, last, anchor_mask=anchor,
                             anchor_frame=timing.engine_frame(settings.anchor_frame), extra_anchors=extra,
                             trimap_band=settings.band, device=settings.device, precision=settings.precision,
                             alpha_format=settings.alpha_format, segment_backend=settings.segment_backend,
-                            refine_backend=settings.refine_backend, resume=resume, overwrite=not resume)
+                            refine_backend=settings.refine_backend, input_colorspace=colorspace,
+                            ocio_config=config, foreground=settings.foreground, matte_exr=settings.matte_exr,
+                            # the compositor's working space: what its Image node hands on from a multilayer EXR
+                            foreground_colorspace="scene_linear" if colorspace else None,
+                            resume=resume, overwrite=not resume)
     node.label = f"Videomatte {shot_name(plate_path)}"
     return command, timing
 
@@ -224,6 +229,9 @@ class VMHQ_PT_panel(bpy.types.Panel):
         for name in ("segment_backend", "refine_backend", "band", "device", "precision", "alpha_format",
                      "output_dir"):
             layout.prop(settings, name)
+        row = layout.row(align=True)
+        row.prop(settings, "foreground")
+        row.prop(settings, "matte_exr")
         row = layout.row(align=True)
         row.enabled = not settings.running
         row.operator(VMHQ_OT_run_matte.bl_idname).node_name = context.active_node.name

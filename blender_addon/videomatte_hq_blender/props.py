@@ -31,6 +31,14 @@ class VMHQ_Settings(bpy.types.PropertyGroup):
     segment_backend: bpy.props.EnumProperty(items=SEGMENT_BACKENDS, default="sam2", name="Segment")
     refine_backend: bpy.props.EnumProperty(items=REFINE_BACKENDS, default="mematte", name="Refine")
     alpha_format: bpy.props.EnumProperty(items=ALPHA_FORMATS, default="png16", name="Alpha files")
+    foreground: bpy.props.BoolProperty(
+        name="Foreground colour", default=False,
+        description="Also estimate the subject's own colour in the soft edge (no old background in hair and "
+                    "motion blur): the Foreground output, and a layer of the layered EXR")
+    matte_exr: bpy.props.BoolProperty(
+        name="Layered EXR", default=False,
+        description="Read the results from one layered EXR per frame: Matte = premultiplied foreground (ready for "
+                    "Alpha Over), with the Trimap (and Foreground) layers")
     extra_anchor_frames: bpy.props.StringProperty(
         name="Extra anchors", description="Scene frames where the Mask is rasterised again as an extra anchor "
                                           "(e.g. after an occlusion): '40 80'")

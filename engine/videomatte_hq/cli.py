@@ -69,6 +69,10 @@ def main_command(
                                     help="Also write the straight foreground colour, foreground/######.exr "
                                          "(half, scene-linear: comp it over a new plate without the old one's "
                                          "colour in the soft edge)"),
+    foreground_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
+                                                        help="Colour space of the foreground outputs, e.g. "
+                                                             "scene_linear (a host's working space); default: "
+                                                             "the plate's own when linear"),
     matte_exr: bool = typer.Option(False, "--matte-exr", rich_help_panel=IO,
                                    help="Also write matte/######.exr: RGBA = premultiplied foreground + alpha "
                                         "(ready for Over), a trimap layer, and with --foreground the straight "

@@ -52,6 +52,10 @@ class IOConfig(_Section):
                                                            "alpha/<frame:06d>.<ext>")
     foreground: bool = Field(False, description="Also write the unpremultiplied foreground colour (half EXR "
                                                 "foreground/<frame:06d>.exr, scene-linear)")
+    foreground_colorspace: Optional[str] = Field(None, description="Colour space (name, alias or role, e.g. "
+                                                                   "scene_linear: a host's working space) of "
+                                                                   "the foreground outputs (default: the "
+                                                                   "plate's own when linear)")
     matte_exr: bool = Field(False, description="Also write one layered EXR per frame, matte/<frame:06d>.exr: "
                                                "RGBA = premultiplied foreground + alpha, a trimap layer and, with "
                                                "foreground, the straight foreground layer")
@@ -138,7 +142,7 @@ KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for k
 PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir", "ocio_config")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end", "alpha_pattern"}
-REFINE_OUTPUT_KEYS = {"alpha_format", "foreground", "matte_exr"}  # what stage 2 writes: in its hash, not the trimaps'
+REFINE_OUTPUT_KEYS = {"alpha_format", "foreground", "foreground_colorspace", "matte_exr"}  # what stage 2 writes: in its hash, not the trimaps'
 
 
 class Config(BaseModel):
@@ -210,7 +214,7 @@ def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
 def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path) -> None:
     for key in PATH_KEYS:
         section = grouped[KEY_SECTION[key]]
-        if section.get(key):
+        if section.get(key) and not str(section[key]).startswith("ocio://"):  # OCIO's built-in configs: no file
             section[key] = str((base / Path(section[key]).expanduser()).resolve())
     io = grouped["io"]
     if io.get("extra_anchors"):

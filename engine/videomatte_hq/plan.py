@@ -88,7 +88,8 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
         raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
-    source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config)
+    source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config,
+                         io.foreground_colorspace)
     first, last = source.span(io.frame_start, io.frame_end)
     if first > last:
         raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",
@@ -196,13 +197,15 @@ def _stage_hashes(plan: RunPlan) -> dict[str, str]:
 
     if "segment" in plan.stages:
         extra: dict[str, Any] = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
-                                 "colour": {k: v for k, v in plan.source.colour.describe().items() if k != "chosen_by"},
+                                 "colour": {k: v for k, v in plan.source.colour.describe().items()
+                                            if k not in ("chosen_by", "foreground_space")},
                                  "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()},
                                  "models": weights("segment")}
         seg = plan.config.stage_hash("segment", extra)
     else:
         seg = _trimap_hash(plan)
-    return {"segment": seg, "refine": plan.config.stage_hash("refine", {"segment": seg, "models": weights("refine")})}
+    return {"segment": seg, "refine": plan.config.stage_hash("refine", {
+        "segment": seg, "models": weights("refine"), "foreground_space": plan.source.colour.linear_space})}
 
 
 def _trimap_hash(plan: RunPlan) -> str:

@@ -38,7 +38,11 @@ class EngineCommand:
     precision: str | None = None
     alpha_format: str = "png16"
     alpha_pattern: str | None = None
-    input_colorspace: str | None = None
+    input_colorspace: str | None = None  # the plate's colour space, as the host's OCIO config names it
+    ocio_config: str | None = None  # the host's OCIO config (where that name is defined)
+    foreground_colorspace: str | None = None  # the host's working space (e.g. the scene_linear role)
+    foreground: bool = False  # also the straight foreground colour (foreground/)
+    matte_exr: bool = False  # also the layered EXR (matte/: premultiplied RGBA, trimap, foreground)
     segment_backend: str | None = None
     refine_backend: str | None = None
     resume: bool = False
@@ -62,10 +66,12 @@ class EngineCommand:
                    "--trimap-bg-threshold": self.bg_threshold, "--device": self.device,
                    "--precision": self.precision, "--input-colorspace": self.input_colorspace,
                    "--segment-backend": self.segment_backend, "--refine-backend": self.refine_backend,
-                   "--alpha-pattern": self.alpha_pattern}
+                   "--alpha-pattern": self.alpha_pattern, "--ocio-config": self.ocio_config,
+                   "--foreground-colorspace": self.foreground_colorspace}
         for flag, value in options.items():
             if value is not None:
                 args += [flag, str(value)]
+        args += [flag for flag, on in (("--foreground", self.foreground), ("--matte-exr", self.matte_exr)) if on]
         if self.resume:
             args.append("--resume")
         elif self.overwrite:

@@ -11,12 +11,15 @@ import nuke
 
 from videomatte_client import EngineError, MatteJob, farm_bundle, sequence_path
 
-from .logic import PlatePlan, Settings, SetupError, anchor_pattern, engine_command, plate_plan, result_knobs
+from .logic import (NukeColour, PlatePlan, Settings, SetupError, anchor_pattern, engine_command, plate_plan,
+                    result_knobs)
 
 KNOBS = ("engine", "output_dir", "anchor_frame", "use_input_range", "first_frame", "last_frame", "band",
          "fg_threshold", "bg_threshold", "device", "precision", "alpha_format", "chunk_size", "segment_backend",
-         "refine_backend", "extra_anchor_frames")
+         "refine_backend", "extra_anchor_frames", "foreground", "matte_exr")
 SOURCE_KNOBS = ("file", "first", "last", "frame_mode", "frame", "colorspace", "raw")
+ROOT_KNOBS = ("colorManagement", "OCIO_config", "customOCIOConfigPath", "workingSpaceLUT")
+RESULT_READS = ("AlphaRead", "TrimapRead", "MatteRead")
 JOBS: dict[str, MatteJob] = {}  # gizmo name -> running job (for Cancel)
 
 
@@ -43,7 +46,10 @@ def prepare(node, resume: bool = False):
     settings = Settings.from_knobs(values,
                                    (int(source.firstFrame()), int(source.lastFrame())), int(nuke.frame()))
     knobs = {k: source[k].value() for k in SOURCE_KNOBS if source.knob(k)}
-    plan = plate_plan(source.Class(), knobs, settings.output_dir, proxy=False)
+    root = nuke.root()
+    colour = NukeColour.from_root({k: root[k].value() for k in ROOT_KNOBS if root.knob(k)}, dict(os.environ),
+                                  os.path.dirname(getattr(nuke, "EXE_PATH", "")))
+    plan = plate_plan(source.Class(), knobs, settings.output_dir, proxy=False, colour=colour)
     if plan.render:
         _render(source, plan.pattern, settings.first, settings.last, "rgba")
     anchor_path, extra = None, {}
@@ -55,7 +61,7 @@ def prepare(node, resume: bool = False):
         anchor_path = extra.pop(settings.anchor_frame)
     elif settings.extra_anchor_frames:
         raise SetupError("extra anchor frames need the Anchor input: connect the roto")
-    return engine_command(settings, plan, anchor_path, resume, extra), plan, settings
+    return engine_command(settings, plan, anchor_path, resume, extra, colour.working_space), plan, settings
 
 
 def _set_status(node, text: str) -> None:
@@ -72,7 +78,7 @@ def _finish(node, job: MatteJob, plan: PlatePlan) -> None:
         return
     for name, value in result_knobs(state.frame_range, plan, state.layout).items():
         node[name].setValue(value)
-    for name in ("AlphaRead", "TrimapRead"):
+    for name in RESULT_READS:
         node.node(name)["reload"].execute()
     _set_status(node, f"done: frames {state.frame_range[0]}-{state.frame_range[1]}")
 

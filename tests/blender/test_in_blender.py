@@ -170,3 +170,43 @@ def test_export_farm_job_writes_the_engines_openjd_bundle(addon, shot, tmp_path)
     assert ranges == [[1001, 1005], [1004, 1006]]
     values = (path.parent / "parameter_values.yaml").read_text()
     assert f"value: {shot / 'plate'}\n" in values and f"value: {tmp_path / 'out' / 'anchor'}" in values
+
+
+def test_layered_exr_drives_the_outputs_in_the_plates_colour(addon, shot, tmp_path):
+    """Foreground colour + layered EXR: the plate's colour space and Blender's OCIO config reach the engine, the
+    Matte output is the EXR's premultiplied foreground, Trimap and Foreground come from its layers."""
+    scene, tree, node = build_comp(shot)
+    settings = node.node_tree.vmhq
+    settings.anchor_source, settings.anchor_mask = "MASK", rectangle_mask(0.2, 0.75, 0.25, 0.85)
+    settings.anchor_frame, settings.output_dir, settings.device = 3, str(tmp_path / "vm"), "cpu"
+    settings.alpha_format, settings.foreground, settings.matte_exr = "exr16", True, True
+    assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}, settings.status
+    colour = json.loads((tmp_path / "vm" / "run_summary.json").read_text())["colour"]
+    assert colour["input_space"] == "sRGB" and colour["ocio_config"].endswith("config.ocio")
+    assert colour["foreground_space"] == "Linear Rec.709"  # the scene_linear role of Blender's config
+    group = node.node_tree
+    passes = {o.name for o in group.nodes["VMHQ Matte EXR"].outputs}
+    assert {"Alpha", "trimap", "foreground"} <= passes, passes
+    wired = {s.name: s.links[0].from_socket.name for s in group.nodes["Group Output"].inputs if s.links}
+    assert wired["Trimap"] == "trimap" and wired["Foreground"] == "foreground" and wired["Alpha"] == "Alpha"
+    assert wired["Matte"] in ("Combined", "Image")
+
+    from videomatte_hq_blender.compat import file_output_socket
+
+    out = tree.nodes.new("CompositorNodeOutputFile")
+    if hasattr(out.format, "media_type"):
+        out.format.media_type = "IMAGE"
+    out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
+    tree.links.new(node.outputs["Matte"], file_output_socket(out, str(tmp_path / "render"), "matte.####", "RGBA"))
+    scene.render.use_compositing = True
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
+    scene.frame_start = scene.frame_end = 3
+    bpy.ops.render.render(animation=True)
+    rendered = pixels(tmp_path / "render" / "matte.0003.exr")
+    alpha = pixels(tmp_path / "vm" / "alpha" / "001003.exr")[..., 3]
+    foreground = pixels(tmp_path / "vm" / "foreground" / "001003.exr")[..., :3]
+    assert 0.05 < alpha.mean() < 0.95
+    np.testing.assert_allclose(rendered[..., 3], alpha, atol=1e-3)
+    # The Matte output carries the EXR's premultiplied colour (Blender's own convention: Alpha Over as it is).
+    np.testing.assert_allclose(rendered[..., :3], foreground * alpha[..., None], atol=2e-3)
+    assert np.abs(rendered[..., :3] - foreground)[(alpha > 0.05) & (alpha < 0.95)].max() > 0.01  # not straight

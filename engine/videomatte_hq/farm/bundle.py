@@ -69,7 +69,9 @@ def job_template(config: Config, first: int, last: int, chunk_size: int, name: s
             params.append(_path_param(param, "FILE", "IN", f"{flag} file"))
             values[param] = str(Path(value).resolve())
             seg_paths += [flag, f"{{{{Param.{param}}}}}"]
-    if io.ocio_config:  # both engine steps read the plate
+    if io.ocio_config and io.ocio_config.startswith("ocio://"):  # a config built into OCIO: nothing to map
+        paths += ["--ocio-config", io.ocio_config]
+    elif io.ocio_config:  # both engine steps read the plate
         params.append(_path_param("OcioConfig", "FILE", "IN", "--ocio-config"))
         values["OcioConfig"] = io.ocio_config
         paths += ["--ocio-config", "{{Param.OcioConfig}}"]

@@ -83,36 +83,51 @@ class PlateColour:
                 "foreground_space": self.linear_space}
 
 
-def _known(config: oiio.ColorConfig) -> dict[str, str]:
-    """Every name and alias the config knows -> its colour space."""
-    names = {}
+def _known(config: oiio.ColorConfig, roles: bool = True) -> dict[str, str]:
+    """Every name, alias and role (scene_linear: a host's working space) the config knows -> its colour space.
+    Without `roles` for file metadata: files are tagged with spaces ('data' there means untagged, not a role)."""
+    names = {role: config.getColorSpaceNameByRole(role) for role in config.getRoles()} if roles else {}
     for name in config.getColorSpaceNames():
         names[name] = name
         for alias in config.getAliases(name):
             names[alias] = name
-    return names
+    return {k: v for k, v in names.items() if v}
 
 
-def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: str | None) -> PlateColour:
+def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known: dict[str, str]) -> VideomatteError:
+    close = difflib.get_close_matches(value, list(known), n=4, cutoff=0.5)
+    return VideomatteError(f"{option} {value!r} is not a colour space of the OCIO config "
+                           f"({Path(path).name if path else config.configname()})",
+                           hint=(f"did you mean {', '.join(close)}? " if close else "")
+                           + "`python -c \"import OpenImageIO as o; print(o.ColorConfig().getColorSpaceNames())\"` "
+                           "lists them (roles such as scene_linear work too); auto uses the plate's metadata or "
+                           "EXR = linear Rec.709, others sRGB", code="colorspace")
+
+
+def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: str | None,
+                 foreground_space: str | None = None) -> PlateColour:
+    """How a plate's pixels become model input and scene-linear foreground; `foreground_space` (a name, alias
+    or role) overrides the foreground's space (default: the plate's own when linear)."""
     path = str(ocio_config or os.environ.get("OCIO", ""))
     config = colour_config(str(ocio_config) if ocio_config else "")
     known = _known(config)
     if option == "auto":
-        space, chosen_by = (known[metadata], "metadata") if metadata in known else (
+        tagged = _known(config, roles=False)
+        space, chosen_by = (tagged[metadata], "metadata") if metadata in tagged else (
             LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default")
     else:
-        space, chosen_by = LEGACY.get(option, option), "option"
+        space, chosen_by = option if option in known else LEGACY.get(option, option), "option"
     if space in LEGACY.values() and space not in known:  # a config without the interchange aliases
+        if foreground_space is not None:
+            raise VideomatteError(f"--foreground-colorspace needs the plate's colour space named in the OCIO config "
+                                  f"({Path(path).name if path else config.configname()}), not {option!r}",
+                                  hint="pass --input-colorspace with one of the config's names", code="colorspace")
         fast = space == LINEAR_REC709
         return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast, LINEAR_REC709)
     if space not in known:
-        close = difflib.get_close_matches(space, list(known), n=4, cutoff=0.5)
-        raise VideomatteError(f"--input-colorspace {option!r} is not a colour space of the OCIO config "
-                              f"({Path(path).name if path else config.configname()})",
-                              hint=(f"did you mean {', '.join(close)}? " if close else "")
-                              + "`python -c \"import OpenImageIO as o; print(o.ColorConfig().getColorSpaceNames())\"` "
-                              "lists them; auto uses the plate's metadata or EXR = linear Rec.709, others sRGB",
-                              code="colorspace")
+        raise _unknown("--input-colorspace", option, path, config, known)
+    if foreground_space is not None and foreground_space not in known:
+        raise _unknown("--foreground-colorspace", foreground_space, path, config, known)
     space = known[space]
     target = known.get(SRGB) or config.getColorSpaceNameByRole("color_picking")
     if not target:
@@ -123,7 +138,8 @@ def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: st
     linear = bool(config.isColorSpaceLinear(space)) if fast is None else fast
     # The foreground's space: the plate's own when it is scene-linear, else its linear counterpart (sRGB ->
     # linear Rec.709) or the config's scene_linear role (log and display-encoded plates).
-    linear_space = (space if linear else known.get(LINEAR_REC709) if fast is False
+    linear_space = (known[foreground_space] if foreground_space else space if linear
+                    else known.get(LINEAR_REC709) if fast is False
                     else config.getColorSpaceNameByRole("scene_linear") or known.get(LINEAR_REC709))
     if not linear_space:
         raise VideomatteError(f"the OCIO config {path} has no scene-linear colour space for the foreground of a "

@@ -74,7 +74,8 @@ class FrameSource:
 
 
 class SequenceSource(FrameSource):
-    def __init__(self, sequence: ImageSequence, colour: tuple[str, str | None], warn: Warn, threads: int) -> None:
+    def __init__(self, sequence: ImageSequence, colour: tuple[str, str | None, str | None], warn: Warn,
+                 threads: int) -> None:
         if not sequence.frames:
             raise VideomatteError(f"no frames found for input {sequence.pattern}",
                                   hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
@@ -83,7 +84,8 @@ class SequenceSource(FrameSource):
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
         super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
-                         plate_colour(*colour, sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")),
+                         plate_colour(colour[0], colour[1], sequence.suffix,
+                                      spec.get_string_attribute("oiio:ColorSpace"), colour[2]),
                          warn, threads)
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
@@ -134,10 +136,10 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colour: tuple[str, str | None], warn: Warn, threads: int) -> None:
+    def __init__(self, path: Path, colour: tuple[str, str | None, str | None], warn: Warn, threads: int) -> None:
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
-                         plate_colour(*colour, path.suffix, None), warn, threads)
+                         plate_colour(colour[0], colour[1], path.suffix, None, colour[2]), warn, threads)
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
@@ -152,11 +154,11 @@ class VideoSource(FrameSource):
                                   code="missing_frames")
 
 
-def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1,
-                ocio_config: str | None = None) -> FrameSource:
-    """The plate as display-referred frames; `colorspace` (auto or an OCIO name) and `ocio_config` say how its
-    pixels are converted (io/ocio.py)."""
-    colour = (colorspace, ocio_config)
+def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_config: str | None = None,
+                foreground_colorspace: str | None = None) -> FrameSource:
+    """The plate as display-referred frames; `colorspace` (auto or an OCIO name), `ocio_config` and
+    `foreground_colorspace` say how its pixels are converted (io/ocio.py)."""
+    colour = (colorspace, ocio_config, foreground_colorspace)
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
         if not path.is_file():
