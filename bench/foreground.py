@@ -10,8 +10,8 @@ channels, / 1000), clip means, for our estimate (videomatte_hq.refine.foreground
 --foreground, its alpha and foreground files read back; there also the true F under our alpha, the bound no
 foreground estimate can pass (the rest is the alpha's own error).
 Cost: the CLI on the generated example shot at each size, without and with --foreground, in fresh processes:
-wall time, the refine stage's seconds (run_summary.json) and peak RSS (wait4); and the estimator alone on one
-frame of that shot (its seconds and the RSS it adds, in a fresh process).
+wall time, the refine stage's seconds (run_summary.json) and peak RSS (wait4); and the estimator alone on a
+hair_pan frame resized to each size (its seconds and the RSS it adds, in a fresh process).
 """
 
 from __future__ import annotations
@@ -68,17 +68,19 @@ def quality(clip: Path, work: Path) -> dict:
     return {k: mean(v) for k, v in rows.items()}
 
 
-def estimator_alone(shot: dict, frame: int) -> dict:
-    """In a fresh process: one frame's plate and alpha read, then estimate_foreground three times; seconds per
-    call and the peak RSS it adds over the process with the frame loaded."""
+def estimator_alone(plate: Path, alpha: Path, size: str) -> dict:
+    """In a fresh process: a benchmark frame's plate and ground-truth alpha resized to `size` (a real hair band,
+    scaled), then estimate_foreground three times; seconds per call and the peak RSS it adds over the process
+    with the frame loaded."""
+    width, height = map(int, size.split("x"))
     code = f"""
 import json, resource, sys, time
+import cv2, numpy as np
 sys.path.insert(0, {str(ROOT / 'engine')!r})
 from videomatte_hq.io.images import read_image
 from videomatte_hq.refine.foreground import estimate_foreground
-plate = read_image({shot['input'].replace('####', str(frame))!r})[0][..., :3]
-alpha = read_image({str(Path(shot['input']).parents[1] / 'alpha_gt' / f'{frame}.png')!r})[0][..., 0]
-import numpy as np
+plate = cv2.resize(read_image({str(plate)!r})[0][..., :3], ({width}, {height}), interpolation=cv2.INTER_LINEAR)
+alpha = cv2.resize(read_image({str(alpha)!r})[0][..., 0], ({width}, {height}), interpolation=cv2.INTER_LINEAR)
 ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))
 estimate_foreground(np.zeros((32, 32, 3), np.float32), ramp)  # numba's cache load, not the estimate
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -94,10 +96,10 @@ print(json.dumps({{"s_per_frame": round(seconds, 3), "band_pct": round(band, 2),
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cost(size: str, frames: int, work: Path) -> dict:
+def cost(size: str, frames: int, work: Path, clip: Path) -> dict:
     width, height = map(int, size.split("x"))
     shot = make_example(work / f"shot_{size}", width, height, frames)
-    result = {"estimator": estimator_alone(shot, 1001 + frames // 2)}
+    result = {"estimator": estimator_alone(clip / "plate" / "1012.exr", clip / "alpha_gt" / "1012.png", size)}
     for label, extra in (("off", []), ("on", ["--foreground"])):
         out = work / f"out_{size}_{label}"
         rss, wall = run_measured(["-i", shot["input"], "--anchor-mask", shot["anchor"], "-o", str(out),
@@ -130,7 +132,8 @@ def main() -> None:
                     print(f"| {name} | {'ground truth' if alpha == 'gt' else 'ours (flow + closed_form)'} | "
                           f"{label} | {value['MSE']:.6f} | {value['SAD']:.3f} |")
         if not args.skip_cost:
-            report["cost"] = {size: cost(size, args.frames, Path(tmp)) for size in args.sizes}
+            hair = args.bench / "public" / "hair_pan"
+            report["cost"] = {size: cost(size, args.frames, Path(tmp), hair) for size in args.sizes}
             print(f"\n| size | --foreground | wall s ({args.frames} frames) | refine s | peak RSS MiB |\n"
                   "|---|---|---:|---:|---:|")
             for size, rows in report["cost"].items():
@@ -138,7 +141,8 @@ def main() -> None:
                     r = rows[label]
                     print(f"| {size} | {label} | {r['wall_s']} | {r['refine_s']} | {r['peak_rss_mib']} |")
                 print(f"| {size} | foreground s/frame | | {rows['foreground_s_per_frame']} | |")
-            print("\n| size | band % of frame | estimate_foreground s/frame | RSS it adds MiB |\n|---|---:|---:|---:|")
+            print("\n| size (hair_pan 1012 resized) | band % of frame | estimate_foreground s/frame | RSS it adds MiB |"
+                  "\n|---|---:|---:|---:|")
             for size, rows in report["cost"].items():
                 e = rows["estimator"]
                 print(f"| {size} | {e['band_pct']} | {e['s_per_frame']} | {e['added_rss_mib']} |")

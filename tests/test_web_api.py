@@ -63,6 +63,9 @@ def test_invalid_settings_refused_with_the_engines_message(tmp_path):
         assert api.get("/api/jobs").json() == []  # nothing refused was queued
         ok = api.post("/api/validate", json=job_params(root, frame_start=1001, frame_end=1002)).json()
         assert ok["argv"][ok["argv"].index("--frame-end") + 1] == "1002"
+        layered = api.post("/api/validate", json=job_params(root, foreground=True, matte_exr=True)).json()
+        assert {"--foreground", "--matte-exr"} <= set(layered["argv"]) and "--foreground" not in ok["argv"]
+        assert layered["layout"]["matte_pattern"].endswith("######.exr") and ok["layout"]["matte_pattern"] is None
 
 
 def test_failed_job_shows_error_and_fix(tmp_path):

@@ -57,6 +57,22 @@ def build_comp(shot: Path):
     return scene, tree, node
 
 
+def render_matte(scene, tree, node, folder: Path) -> np.ndarray:
+    """Scene frame 3 of the node's Matte output, rendered headless through a File Output node (float EXR)."""
+    from videomatte_hq_blender.compat import file_output_socket
+
+    out = tree.nodes.new("CompositorNodeOutputFile")
+    if hasattr(out.format, "media_type"):
+        out.format.media_type = "IMAGE"
+    out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
+    tree.links.new(node.outputs["Matte"], file_output_socket(out, str(folder), "matte.####", "RGBA"))
+    scene.render.use_compositing = True
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
+    scene.frame_start = scene.frame_end = 3
+    bpy.ops.render.render(animation=True)
+    return pixels(folder / "matte.0003.exr")
+
+
 def test_mask_rasterises_at_plate_size(addon, tmp_path):
     from videomatte_hq_blender.anchor import rasterise_mask
 
@@ -87,18 +103,7 @@ def test_run_matte_wires_results_and_renders_plate_times_alpha(addon, shot, tmp_
     assert Path(bpy.path.abspath(alpha_node.image.filepath)).name == "001001.exr"
     assert (alpha_node.frame_start, alpha_node.frame_duration, alpha_node.frame_offset) == (1, 6, 1000)
 
-    from videomatte_hq_blender.compat import file_output_socket
-
-    out = tree.nodes.new("CompositorNodeOutputFile")
-    if hasattr(out.format, "media_type"):
-        out.format.media_type = "IMAGE"
-    out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
-    tree.links.new(node.outputs["Matte"], file_output_socket(out, str(tmp_path / "render"), "matte.####", "RGBA"))
-    scene.render.use_compositing = True
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
-    scene.frame_start = scene.frame_end = 3
-    bpy.ops.render.render(animation=True)
-    rendered = pixels(tmp_path / "render" / "matte.0003.exr")
+    rendered = render_matte(scene, tree, node, tmp_path / "render")
     srgb = pixels(shot / "plate" / "plate.1003.png")[..., :3]  # Image.pixels of a byte PNG: sRGB values
     plate = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)  # the comp works linear
     alpha = pixels(tmp_path / "vm" / "alpha" / "001003.exr")[..., 3]
@@ -191,18 +196,7 @@ def test_layered_exr_drives_the_outputs_in_the_plates_colour(addon, shot, tmp_pa
     assert wired["Trimap"] == "trimap" and wired["Foreground"] == "foreground" and wired["Alpha"] == "Alpha"
     assert wired["Matte"] in ("Combined", "Image")
 
-    from videomatte_hq_blender.compat import file_output_socket
-
-    out = tree.nodes.new("CompositorNodeOutputFile")
-    if hasattr(out.format, "media_type"):
-        out.format.media_type = "IMAGE"
-    out.format.file_format, out.format.color_depth, out.format.color_mode = "OPEN_EXR", "32", "RGBA"
-    tree.links.new(node.outputs["Matte"], file_output_socket(out, str(tmp_path / "render"), "matte.####", "RGBA"))
-    scene.render.use_compositing = True
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 80, 48, 100
-    scene.frame_start = scene.frame_end = 3
-    bpy.ops.render.render(animation=True)
-    rendered = pixels(tmp_path / "render" / "matte.0003.exr")
+    rendered = render_matte(scene, tree, node, tmp_path / "render")
     alpha = pixels(tmp_path / "vm" / "alpha" / "001003.exr")[..., 3]
     foreground = pixels(tmp_path / "vm" / "foreground" / "001003.exr")[..., :3]
     assert 0.05 < alpha.mean() < 0.95

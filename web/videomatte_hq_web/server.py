@@ -79,6 +79,8 @@ class RunParams(BaseModel):
     refine_backend: Optional[str] = None
     alpha_format: str = "png16"
     alpha_pattern: Optional[str] = None
+    foreground: bool = False
+    matte_exr: bool = False
     input_colorspace: Optional[str] = None
     allow_external_paths: bool = False
     mematte_checkpoint: Optional[str] = None
@@ -188,7 +190,8 @@ def create_app(config: WebConfig) -> FastAPI:
                                 device=p.device, precision=p.precision, alpha_format=p.alpha_format,
                                 alpha_pattern=p.alpha_pattern, input_colorspace=p.input_colorspace,
                                 segment_backend=p.segment_backend, refine_backend=p.refine_backend,
-                                overwrite=p.overwrite, extra_args=extra)
+                                foreground=p.foreground, matte_exr=p.matte_exr, overwrite=p.overwrite,
+                                extra_args=extra)
         layout = OutputLayout.of(cfg.io).describe()
         return p.model_dump(), command.argv(), layout
 

@@ -32,15 +32,17 @@ def estimate_foreground(linear: np.ndarray, alpha: np.ndarray, tile: int = TILE,
     """float32 (H, W, 3) straight foreground for a scene-linear plate (H, W, 3) and its alpha (H, W)."""
     height, width = alpha.shape
     band = (alpha > 0.0) & (alpha < 1.0)
-    foreground = np.where(alpha[..., None] >= 1.0, linear, 0.0).astype(np.float32)
+    foreground = np.zeros(linear.shape, np.float32)
+    opaque = alpha >= 1.0
+    foreground[opaque] = linear[opaque]
     tiles = [t for t in tile_grid(height, width, tile, overlap) if band[t.slices].any()]
     if not tiles:
         return foreground
-    acc = np.zeros((height, width, 3), np.float32)
-    wsum = np.zeros((height, width), np.float32)
+    wsum = np.zeros((height, width), np.float32)  # pages touched only where tiles are
     for t in tiles:  # serial: pymatting's resize kernels use numba's parallel layer, unsafe from many threads
-        weight = blend_weight(t, height, width, overlap)
-        acc[t.slices] += weight[..., None] * _solve(linear[t.slices], alpha[t.slices])
+        weight = blend_weight(t, height, width, overlap) * band[t.slices]
+        # Band pixels start at 0 and accumulate the weighted estimates in place (no second frame-sized buffer).
+        foreground[t.slices] += weight[..., None] * _solve(linear[t.slices], alpha[t.slices])
         wsum[t.slices] += weight
-    foreground[band] = acc[band] / wsum[band][:, None]
+    foreground[band] /= wsum[band][:, None]
     return foreground

@@ -130,7 +130,7 @@ function runParams() {
     segment_backend: $("segment-backend").value, refine_backend: $("refine-backend").value,
     device: $("device").value, precision: $("precision").value, alpha_format: $("alpha-format").value,
     allow_external_paths: $("allow-external").checked, mematte_checkpoint: textOrNull("mematte-checkpoint"),
-    overwrite: $("overwrite").checked,
+    foreground: $("foreground").checked, matte_exr: $("matte-exr").checked, overwrite: $("overwrite").checked,
   };
 }
 function loadIntoRun(params) {
@@ -146,6 +146,8 @@ function loadIntoRun(params) {
   if (params.trimap_fg_threshold !== null) $("fg-threshold").value = params.trimap_fg_threshold;
   if (params.trimap_bg_threshold !== null) $("bg-threshold").value = params.trimap_bg_threshold;
   $("allow-external").checked = params.allow_external_paths;
+  $("foreground").checked = Boolean(params.foreground);
+  $("matte-exr").checked = Boolean(params.matte_exr);
   $("overwrite").checked = true;  // the rerun replaces what the earlier one wrote
   location.hash = "#run";
 }
