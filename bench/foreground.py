@@ -70,8 +70,8 @@ def quality(clip: Path, work: Path) -> dict:
 
 def estimator_alone(plate: Path, alpha: Path, size: str) -> dict:
     """In a fresh process: a benchmark frame's plate and ground-truth alpha resized to `size` (a real hair band,
-    scaled), then estimate_foreground three times; seconds per call and the peak RSS it adds over the process
-    with the frame loaded."""
+    scaled), then estimate_foreground three times; seconds per call and its peak RSS over what was resident with
+    the frame loaded."""
     width, height = map(int, size.split("x"))
     code = f"""
 import json, resource, sys, time
@@ -83,7 +83,8 @@ plate = cv2.resize(read_image({str(plate)!r})[0][..., :3], ({width}, {height}), 
 alpha = cv2.resize(read_image({str(alpha)!r})[0][..., 0], ({width}, {height}), interpolation=cv2.INTER_LINEAR)
 ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))
 estimate_foreground(np.zeros((32, 32, 3), np.float32), ramp)  # numba's cache load, not the estimate
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# resident now (not the high-water mark: the decode's freed temporaries would hide the estimator's own)
+before = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
 started = time.perf_counter()
 for _ in range(3):
     estimate_foreground(plate, alpha)
