@@ -1,9 +1,10 @@
 """Regenerate docs/blender_nodes.svg (the node setup, drawn from the real node trees) and docs/blender_matte.png
 (the node's Matte output over a grey/checker backdrop), inside Blender (`bpy`):
 
-    .venv-blender/bin/python blender_addon/docs_image.py "/path/.venv/bin/python -m videomatte_hq --segment-backend flow --refine-backend closed_form"
+    .venv-blender/bin/python blender_addon/docs_image.py "/path/.venv/bin/python -m videomatte_hq"
 
-Uses the generated example shot (made by the engine's `make-example`) and the add-on from this folder.
+Uses the generated example shot (made by the engine's `make-example`), the add-on from this folder, the
+weight-free backends, Foreground colour and the layered EXR.
 """
 
 import os
@@ -87,6 +88,8 @@ def main(engine: str) -> None:
     settings = node.node_tree.vmhq
     settings.anchor_source, settings.anchor_file = "FILE", str(tmp / "shot" / "anchor.png")
     settings.anchor_frame, settings.output_dir = 1, str(tmp / "vm")
+    settings.segment_backend, settings.refine_backend = "flow", "closed_form"  # no model files needed
+    settings.foreground = settings.matte_exr = True
     assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}
     out = tree.nodes.new("CompositorNodeOutputFile")
     out.label, out.location = "File Output (matte.####.exr)", (350, 0)
@@ -103,14 +106,14 @@ def main(engine: str) -> None:
     svg = svg_tree(tree, "Compositor", 20, 60) + svg_tree(node.node_tree, "Inside the Videomatte HQ group", 20, 330)
     DOCS.mkdir(exist_ok=True)
     (DOCS / "blender_nodes.svg").write_text(
-        '<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="760" font-family="sans-serif">'
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="920" font-family="sans-serif">'
         '<rect width="100%" height="100%" fill="#2b2b2b"/><g fill="#eee">' + "".join(svg) + "</g></svg>\n")
 
     render = bpy.data.images.load(str(tmp / "render" / "matte.0006.exr"))
     rgba = np.array(render.pixels[:], np.float32).reshape(180, 320, 4)
     ys, xs = np.mgrid[0:180, 0:320]
     checker = np.where(((ys // 16 + xs // 16) % 2)[..., None] == 0, 0.35, 0.55)
-    comp = rgba[..., :3] * rgba[..., 3:] + checker * (1 - rgba[..., 3:])
+    comp = rgba[..., :3] + checker * (1 - rgba[..., 3:])  # the layered EXR's Matte is premultiplied: over
     shown = bpy.data.images.new("matte", 320, 180, alpha=False, float_buffer=True)
     shown.pixels[:] = np.dstack([comp, np.ones((180, 320, 1))]).ravel()
     shown.filepath_raw, shown.file_format = str(DOCS / "blender_matte.png"), "PNG"
