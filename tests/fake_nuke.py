@@ -62,11 +62,12 @@ class Node:
         return self.children[name]
 
 
-def make_module(current_frame: int = 1, proxy: bool = False, cancel_after: int | None = None):
-    """The fake module; `calls` records (function, args) in order."""
+def make_module(current_frame: int = 1, proxy: bool = False, cancel_after: int | None = None,
+                root_knobs: dict | None = None):
+    """The fake module; `calls` records (function, args) in order. `root_knobs`: the Root's colour management."""
     nuke = types.ModuleType("nuke")
     calls: list[tuple] = []
-    root = Node("Root", "root", {"proxy": proxy})
+    root = Node("Root", "root", {"proxy": proxy, **(root_knobs or {})})
     nuke.calls = calls
 
     def write(**knobs):

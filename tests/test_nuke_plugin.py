@@ -300,6 +300,30 @@ def test_layered_exr_run_switches_the_gizmo_output(tmp_path, shot_exr, nuke):
     _assert_reads_complete(node, range(1001, 1004))
 
 
+def test_reads_colourspace_and_ocio_config_reach_the_engine(tmp_path, shot_exr, nuke, monkeypatch):
+    """An OCIO-managed script: the Read's files go to the engine with its colourspace and the script's config,
+    and the layered EXR comes back in the working space."""
+    from test_colour_ocio import CONFIG
+
+    monkeypatch.delenv("OCIO", raising=False)
+    config = tmp_path / "show.ocio"
+    config.write_text(CONFIG)
+    module = nuke(current_frame=1001, root_knobs={"colorManagement": "OCIO", "OCIO_config": "custom",
+                                                  "customOCIOConfigPath": str(config),
+                                                  "workingSpaceLUT": "lin_rec709"})
+    source = fake_nuke.Node("Read", "Read1", {"file": shot_exr["input"], "first": 1001, "last": 1002,
+                                              "colorspace": "default (lin_rec709)"}, frames=(1001, 1002))
+    node = _gizmo_node(output_dir=str(tmp_path / "vm"), engine=ENGINE, matte_exr=True)
+    node.setInput(0, source)
+    node.setInput(1, _anchor_node(shot_exr))
+    _wait(nuke_ops.run(node))
+    assert node["status"].value() == "done: frames 1001-1002", module.calls
+    assert not [c for c in module.calls if c[0] == "nodes.Write" and c[1]["channels"] != "alpha"]  # passed through
+    colour = json.loads((tmp_path / "vm" / "run_summary.json").read_text())["colour"]
+    assert (colour["ocio_config"], colour["input_space"], colour["chosen_by"]) == (str(config), "lin_rec709", "option")
+    assert colour["foreground_space"] == "lin_rec709" and node["use_matte_exr"].value() is True
+
+
 def test_cancel_then_resume(tmp_path, shot_exr, nuke):
     module = nuke(current_frame=1001, cancel_after=1)
     source = fake_nuke.Node("Read", "Read1", {"file": shot_exr["input"], "first": 1001, "last": 1012},
