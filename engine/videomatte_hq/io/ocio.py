@@ -100,8 +100,9 @@ def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known
                            f"({Path(path).name if path else config.configname()})",
                            hint=(f"did you mean {', '.join(close)}? " if close else "")
                            + "`python -c \"import OpenImageIO as o; print(o.ColorConfig().getColorSpaceNames())\"` "
-                           "lists them (roles such as scene_linear work too); auto uses the plate's metadata or "
-                           "EXR = linear Rec.709, others sRGB", code="colorspace")
+                           "lists them (roles such as scene_linear work too)"
+                           + ("; auto uses the plate's metadata or EXR = linear Rec.709, others sRGB"
+                              if option == "--input-colorspace" else ""), code="colorspace")
 
 
 def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: str | None,
