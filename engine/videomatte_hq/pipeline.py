@@ -151,7 +151,8 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
             trimap = layout.read_trimap(frame)
             alpha, refined, skipped = refiner.refine_frame(image, image_u8, trimap, memory)
             written = quantize(alpha, layout.alpha_format)
-            foreground = estimate_foreground(linear, written) if layout.wants_foreground else None
+            foreground = (estimate_foreground(linear, written, threads=config.runtime.cpu_threads)
+                          if layout.wants_foreground else None)
             writer.submit(partial(layout.write_refined, frame, written, trimap, foreground, space, ref_hash),
                           partial(events.frame_done, "refine", frame, tiles_refined=refined, tiles_skipped=skipped))
             memory = FrameMemory(image_u8, trimap, written) if ref.temporal_reuse else None

@@ -2,7 +2,8 @@
 
 pymatting's multi-level estimator (Germer et al. 2020) runs on overlapping tiles of the refinement grid that
 hold band pixels, blended like the alpha tiles, so memory is bounded by the tile at 4K/8K and the time grows
-with the band, not the frame. Where a = 1 the foreground is the plate; where a = 0 it is black.
+with the band, not the frame; tiles are solved side by side where numba allows it. Where a = 1 the foreground
+is the plate; where a = 0 it is black.
 
 The estimator clips F and B to [0, 1]. The compositing equation is affine (a + (1 - a) = 1), so each tile is
 mapped to [0, 1] by I' = (I - lo) / (hi - lo) with lo <= min(I, 0) and hi >= max(I, 1), solved, and mapped
@@ -10,6 +11,9 @@ back: highlights above 1 and negative (out-of-gamut) values survive exactly as t
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 
 import numpy as np
 
@@ -27,9 +31,23 @@ def _solve(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return estimate_foreground_ml(unit, alpha, regularization=REGULARIZATION) * (hi - lo) + lo
 
 
-def estimate_foreground(linear: np.ndarray, alpha: np.ndarray, tile: int = TILE,
-                        overlap: int = OVERLAP) -> np.ndarray:
-    """float32 (H, W, 3) straight foreground for a scene-linear plate (H, W, 3) and its alpha (H, W)."""
+def _threadsafe_numba() -> bool:
+    """Whether numba's threading layer admits parallel kernels launched from several threads at once (tbb and
+    omp do; workqueue, the fallback where neither library is present, aborts the process). Known once a
+    parallel kernel has run."""
+    import numba
+
+    try:
+        return numba.threading_layer() in ("tbb", "omp")
+    except ValueError:  # no parallel kernel has run yet
+        return False
+
+
+def estimate_foreground(linear: np.ndarray, alpha: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
+                        threads: int = 1) -> np.ndarray:
+    """float32 (H, W, 3) straight foreground for a scene-linear plate (H, W, 3) and its alpha (H, W). Tiles are
+    solved on up to `threads` threads (pymatting's solver releases the GIL) and blended in grid order, so the
+    result does not depend on the thread count."""
     height, width = alpha.shape
     band = (alpha > 0.0) & (alpha < 1.0)
     foreground = np.zeros(linear.shape, np.float32)
@@ -39,10 +57,18 @@ def estimate_foreground(linear: np.ndarray, alpha: np.ndarray, tile: int = TILE,
     if not tiles:
         return foreground
     wsum = np.zeros((height, width), np.float32)  # pages touched only where tiles are
-    for t in tiles:  # serial: pymatting's resize kernels use numba's parallel layer, unsafe from many threads
-        weight = blend_weight(t, height, width, overlap) * band[t.slices]
-        # Band pixels start at 0 and accumulate the weighted estimates in place (no second frame-sized buffer).
-        foreground[t.slices] += weight[..., None] * _solve(linear[t.slices], alpha[t.slices])
-        wsum[t.slices] += weight
+
+    def solve(t):
+        return _solve(linear[t.slices], alpha[t.slices])
+
+    first = solve(tiles[0])  # alone: it also starts numba's threading layer, which says whether threads are safe
+    workers = min(threads, len(tiles) - 1) if _threadsafe_numba() else 1
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        rest = pool.map(solve, tiles[1:]) if workers > 1 else map(solve, tiles[1:])
+        for t, estimate in zip(tiles, chain([first], rest)):  # in grid order, as they finish in turn
+            weight = blend_weight(t, height, width, overlap) * band[t.slices]
+            # Band pixels start at 0 and accumulate the weighted estimates in place (no second frame buffer).
+            foreground[t.slices] += weight[..., None] * estimate
+            wsum[t.slices] += weight
     foreground[band] /= wsum[band][:, None]
     return foreground
