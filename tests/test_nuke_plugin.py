@@ -119,7 +119,7 @@ def test_colour_management_reaches_the_engine(tmp_path):
     assert (rendered.render, rendered.colorspace) == (True, "ACEScg")  # the Write renders the working space
     settings = logic.Settings.from_knobs({"output_dir": "/o", "anchor_frame": 1011, "matte_exr": True},
                                          (1011, 1016), 1)
-    argv = logic.engine_command(settings, plan, None, resume=False, working_space="ACEScg").argv()
+    argv = logic.engine_command(settings, plan, None, resume=False).argv()
     for flag, value in (("--input-colorspace", "ACES - ACEScct"), ("--ocio-config", str(config)),
                         ("--foreground-colorspace", "ACEScg")):
         assert argv[argv.index(flag) + 1] == value

@@ -23,10 +23,9 @@ def new_videomatte_group(name: str = "Videomatte HQ"):
         group.interface.new_socket(name=name_, in_out="OUTPUT", socket_type=kind)
     nodes = group.nodes
     gin, gout = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
-    images = []
-    for label in (ALPHA_NODE, TRIMAP_NODE, MATTE_NODE):
-        images.append(nodes.new("CompositorNodeImage"))
-        images[-1].name = images[-1].label = label
+    images = [nodes.new("CompositorNodeImage") for _ in range(3)]
+    for image, label in zip(images, (ALPHA_NODE, TRIMAP_NODE, MATTE_NODE)):
+        image.name = image.label = label
     set_alpha = nodes.new("CompositorNodeSetAlpha")
     set_option(set_alpha, "Type", "Replace Alpha")
     group.links.new(gin.outputs["Image"], set_alpha.inputs["Image"])

@@ -142,7 +142,13 @@ KEY_SECTION: dict[str, str] = {key: name for name, cls in SECTIONS.items() for k
 PATH_KEYS = ("input", "output_dir", "anchor_mask", "mematte_checkpoint", "mematte_repo_dir", "ocio_config")
 # io keys that do not change what a trimap looks like; left out of the resume hash.
 UNHASHED_KEYS = {"output_dir", "frame_start", "frame_end", "alpha_pattern"}
-REFINE_OUTPUT_KEYS = {"alpha_format", "foreground", "foreground_colorspace", "matte_exr"}  # what stage 2 writes: in its hash, not the trimaps'
+# What stage 2 writes: in its hash, not the trimaps'.
+REFINE_OUTPUT_KEYS = {"alpha_format", "foreground", "foreground_colorspace", "matte_exr"}
+BUILTIN_OCIO = "ocio://"  # OCIO's built-in configs are named, not files: no path resolution or mapping
+
+
+def is_builtin_ocio(value: str | None) -> bool:
+    return bool(value) and str(value).startswith(BUILTIN_OCIO)
 
 
 class Config(BaseModel):
@@ -214,7 +220,7 @@ def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
 def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path) -> None:
     for key in PATH_KEYS:
         section = grouped[KEY_SECTION[key]]
-        if section.get(key) and not str(section[key]).startswith("ocio://"):  # OCIO's built-in configs: no file
+        if section.get(key) and not is_builtin_ocio(section[key]):
             section[key] = str((base / Path(section[key]).expanduser()).resolve())
     io = grouped["io"]
     if io.get("extra_anchors"):

@@ -135,11 +135,9 @@ def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> No
     memory: FrameMemory | None = None
     last = None
     todo = [f for f in plan.frames if f not in done]
-    frames = (plan.source.iter_with_linear(todo) if layout.wants_foreground
-              else ((frame, image, None) for frame, image in plan.source.iter_frames(todo)))
     space = plan.source.colour.linear_space
     with WriteBehind(_writers(plan)) as writer:
-        for frame, image, linear in frames:
+        for frame, image, linear in plan.source.iter_with_linear(todo, layout.wants_foreground):
             _check(cancel)
             image_u8 = image_to_u8(image)
             if ref.temporal_reuse and last != frame - 1 and frame - 1 in done:

@@ -125,13 +125,15 @@ class Settings:
 class PlatePlan:
     """How the engine gets the plate: `pattern` (#### form, file frames), offset = timeline - file frame.
     `render` means Nuke must first write the Source to `pattern` (EXR in the working space) over the range.
-    `colorspace`/`ocio_config`: the plate's colour space in Nuke's OCIO config (None: the engine's defaults)."""
+    `colorspace`/`ocio_config`/`working_space`: the plate's colour space in Nuke's OCIO config and the script's
+    working space there (None: the engine's defaults)."""
 
     pattern: str
     offset: int
     render: bool
     colorspace: str | None = None
     ocio_config: str | None = None
+    working_space: str | None = None
 
     def file_frame(self, timeline_frame: int) -> int:
         return timeline_frame - self.offset
@@ -155,15 +157,15 @@ def plate_plan(source_class: str, knobs: dict, output_dir: str, proxy: bool,
     (any space of Nuke's OCIO config when the engine can open it, else what it assumes per file type) and
     nothing between them and the gizmo changes pixels; otherwise the Source is rendered to EXR."""
     config = colour.config if colour else None
-    rendered = PlatePlan(os.path.join(output_dir, "plate", "plate.####.exr"), 0, True,
-                         colour.working_space if config else None, config)
+    working = colour.working_space if config else None
+    rendered = PlatePlan(os.path.join(output_dir, "plate", "plate.####.exr"), 0, True, working, config, working)
     file = str(knobs.get("file", ""))
     if source_class != "Read" or not SEQUENCE.search(file) or proxy or knobs.get("raw"):
         return rendered
     extension = os.path.splitext(file)[1].lower()
     space = read_colorspace(str(knobs.get("colorspace", "")))
     if config and extension in OCIO_PASS_THROUGH and space:
-        plan = PlatePlan(printf_to_hashes(file), 0, False, space, config)
+        plan = PlatePlan(printf_to_hashes(file), 0, False, space, config, working)
     elif extension in PASS_THROUGH and _colourspace_ok(extension, space):
         plan = PlatePlan(printf_to_hashes(file), 0, False)
     else:
@@ -176,7 +178,7 @@ def plate_plan(source_class: str, knobs: dict, output_dir: str, proxy: bool,
 
 
 def engine_command(settings: Settings, plate: PlatePlan, anchor_path: str | None, resume: bool,
-                   extra_anchors: dict[int, str] | None = None, working_space: str = "scene_linear") -> EngineCommand:
+                   extra_anchors: dict[int, str] | None = None) -> EngineCommand:
     """`extra_anchors`: timeline frame -> the Anchor input rendered there."""
     return EngineCommand(
         engine_argv(settings.engine), plate.pattern, settings.output_dir, plate.file_frame(settings.first),
@@ -188,8 +190,7 @@ def engine_command(settings: Settings, plate: PlatePlan, anchor_path: str | None
         alpha_format=settings.alpha_format,
         input_colorspace=plate.colorspace or ("linear" if plate.render else None), ocio_config=plate.ocio_config,
         # The gizmo reads the foreground raw: ask for it in the working space (Nuke's linear without OCIO).
-        foreground_colorspace=working_space if plate.ocio_config and (settings.foreground or settings.matte_exr)
-        else None, foreground=settings.foreground, matte_exr=settings.matte_exr, resume=resume, overwrite=not resume)
+        foreground_colorspace=plate.working_space if settings.foreground or settings.matte_exr else None, foreground=settings.foreground, matte_exr=settings.matte_exr, resume=resume, overwrite=not resume)
 
 
 def anchor_pattern(output_dir: str) -> str:

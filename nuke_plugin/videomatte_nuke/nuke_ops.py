@@ -61,7 +61,7 @@ def prepare(node, resume: bool = False):
         anchor_path = extra.pop(settings.anchor_frame)
     elif settings.extra_anchor_frames:
         raise SetupError("extra anchor frames need the Anchor input: connect the roto")
-    return engine_command(settings, plan, anchor_path, resume, extra, colour.working_space), plan, settings
+    return engine_command(settings, plan, anchor_path, resume, extra), plan, settings
 
 
 def _set_status(node, text: str) -> None:

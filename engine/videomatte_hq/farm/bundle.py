@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..config import Config
+from ..config import Config, is_builtin_ocio
 from ..errors import VideomatteError
 from ..fileio import atomic_write, make_dirs
 from ..models import THIRD_PARTY
@@ -69,7 +69,7 @@ def job_template(config: Config, first: int, last: int, chunk_size: int, name: s
             params.append(_path_param(param, "FILE", "IN", f"{flag} file"))
             values[param] = str(Path(value).resolve())
             seg_paths += [flag, f"{{{{Param.{param}}}}}"]
-    if io.ocio_config and io.ocio_config.startswith("ocio://"):  # a config built into OCIO: nothing to map
+    if is_builtin_ocio(io.ocio_config):  # nothing to map
         paths += ["--ocio-config", io.ocio_config]
     elif io.ocio_config:  # both engine steps read the plate
         params.append(_path_param("OcioConfig", "FILE", "IN", "--ocio-config"))

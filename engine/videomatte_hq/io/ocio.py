@@ -94,10 +94,14 @@ def _known(config: oiio.ColorConfig, roles: bool = True) -> dict[str, str]:
     return {k: v for k, v in names.items() if v}
 
 
+def _label(path: str, config: oiio.ColorConfig) -> str:
+    """The config as an error names it: its file name, or the built-in config's name."""
+    return Path(path).name if path else config.configname()
+
+
 def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known: dict[str, str]) -> VideomatteError:
     close = difflib.get_close_matches(value, list(known), n=4, cutoff=0.5)
-    return VideomatteError(f"{option} {value!r} is not a colour space of the OCIO config "
-                           f"({Path(path).name if path else config.configname()})",
+    return VideomatteError(f"{option} {value!r} is not a colour space of the OCIO config ({_label(path, config)})",
                            hint=(f"did you mean {', '.join(close)}? " if close else "")
                            + "`python -c \"import OpenImageIO as o; print(o.ColorConfig().getColorSpaceNames())\"` "
                            "lists them (roles such as scene_linear work too)"
@@ -105,8 +109,8 @@ def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known
                               if option == "--input-colorspace" else ""), code="colorspace")
 
 
-def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: str | None,
-                 foreground_space: str | None = None) -> PlateColour:
+def plate_colour(option: str, ocio_config: str | None, foreground_space: str | None, suffix: str,
+                 metadata: str | None) -> PlateColour:
     """How a plate's pixels become model input and scene-linear foreground; `foreground_space` (a name, alias
     or role) overrides the foreground's space (default: the plate's own when linear)."""
     path = str(ocio_config or os.environ.get("OCIO", ""))
@@ -121,7 +125,7 @@ def plate_colour(option: str, ocio_config: str | None, suffix: str, metadata: st
     if space in LEGACY.values() and space not in known:  # a config without the interchange aliases
         if foreground_space is not None:
             raise VideomatteError(f"--foreground-colorspace needs the plate's colour space named in the OCIO config "
-                                  f"({Path(path).name if path else config.configname()}), not {option!r}",
+                                  f"({_label(path, config)}), not {option!r}",
                                   hint="pass --input-colorspace with one of the config's names", code="colorspace")
         fast = space == LINEAR_REC709
         return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast, LINEAR_REC709)

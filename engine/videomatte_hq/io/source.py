@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
+Colour = Callable[[str, "str | None"], PlateColour]  # (file suffix, the file's colour-space tag) -> its colour
 
 
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
@@ -48,7 +50,10 @@ class FrameSource:
         """One decode, both conversions (on the read-ahead threads)."""
         return (frame, *self.colour.to_model(raw), self.colour.to_linear(raw) if linear else None)
 
-    def _checked(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    def iter_with_linear(self, frames: list[int], linear: bool = True
+                         ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """(frame, model RGB, scene-linear RGB in `colour.linear_space` if `linear`, else None): the foreground
+        needs the second, decoded once with the first."""
         for frame, rgb, bad, scene in self._converted(frames, linear):
             if bad:  # warned here, on the consumer's thread: event sinks are not thread-safe
                 self.nonfinite_values += bad
@@ -56,11 +61,7 @@ class FrameSource:
             yield frame, rgb, scene
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        return ((frame, rgb) for frame, rgb, _ in self._checked(frames, False))
-
-    def iter_with_linear(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(frame, model RGB, scene-linear RGB in `colour.linear_space`): for the foreground."""
-        return self._checked(frames, True)
+        return ((frame, rgb) for frame, rgb, _ in self.iter_with_linear(frames, False))
 
     def read(self, frame: int) -> np.ndarray:
         return next(self.iter_frames([frame]))[1]
@@ -74,8 +75,7 @@ class FrameSource:
 
 
 class SequenceSource(FrameSource):
-    def __init__(self, sequence: ImageSequence, colour: tuple[str, str | None, str | None], warn: Warn,
-                 threads: int) -> None:
+    def __init__(self, sequence: ImageSequence, colour: Colour, warn: Warn, threads: int) -> None:
         if not sequence.frames:
             raise VideomatteError(f"no frames found for input {sequence.pattern}",
                                   hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
@@ -84,9 +84,7 @@ class SequenceSource(FrameSource):
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
         super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
-                         plate_colour(colour[0], colour[1], sequence.suffix,
-                                      spec.get_string_attribute("oiio:ColorSpace"), colour[2]),
-                         warn, threads)
+                         colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
         def load(frame: int) -> tuple[int, np.ndarray, int, np.ndarray | None]:
@@ -136,10 +134,10 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colour: tuple[str, str | None, str | None], warn: Warn, threads: int) -> None:
+    def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int) -> None:
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
-                         plate_colour(colour[0], colour[1], path.suffix, None, colour[2]), warn, threads)
+                         colour(path.suffix, None), warn, threads)
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
@@ -158,7 +156,7 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
                 foreground_colorspace: str | None = None) -> FrameSource:
     """The plate as display-referred frames; `colorspace` (auto or an OCIO name), `ocio_config` and
     `foreground_colorspace` say how its pixels are converted (io/ocio.py)."""
-    colour = (colorspace, ocio_config, foreground_colorspace)
+    colour = partial(plate_colour, colorspace, ocio_config, foreground_colorspace)
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
         if not path.is_file():

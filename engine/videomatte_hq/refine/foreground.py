@@ -62,10 +62,9 @@ def estimate_foreground(linear: np.ndarray, alpha: np.ndarray, tile: int = TILE,
         return _solve(linear[t.slices], alpha[t.slices])
 
     first = solve(tiles[0])  # alone: it also starts numba's threading layer, which says whether threads are safe
-    workers = min(threads, len(tiles) - 1) if _threadsafe_numba() else 1
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
-        rest = pool.map(solve, tiles[1:]) if workers > 1 else map(solve, tiles[1:])
-        for t, estimate in zip(tiles, chain([first], rest)):  # in grid order, as they finish in turn
+    workers = max(1, min(threads, len(tiles) - 1)) if _threadsafe_numba() else 1  # one thread: one kernel at a time
+    with ThreadPoolExecutor(workers) as pool:
+        for t, estimate in zip(tiles, chain([first], pool.map(solve, tiles[1:]))):  # in grid order
             weight = blend_weight(t, height, width, overlap) * band[t.slices]
             # Band pixels start at 0 and accumulate the weighted estimates in place (no second frame buffer).
             foreground[t.slices] += weight[..., None] * estimate
