@@ -111,7 +111,7 @@ def measure_one(spec: dict) -> dict:
         else:
             image_u8 = image_to_u8(image)
             alpha, n, s = refiner.refine_frame(image, image_u8, trimap, memory)
-            alpha = quantize(alpha, "png16")  # what the pipeline writes and reuse copies
+            alpha = quantize(alpha, "png16").values  # what the pipeline writes and reuse copies
             memory = FrameMemory(image_u8, trimap, alpha) if spec.get("reuse") else None
         seconds += time.perf_counter() - t0
         refined, skipped = refined + n, skipped + s

@@ -6,8 +6,8 @@ through the backend registry) and real backends; side by side with a baseline re
         [--sam-model PATH] [--mematte-checkpoint PATH]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
-runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS and the ratios, and
-writes them as JSON to bench/results/throughput.json.
+runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios and the
+largest alpha difference between the revisions' outputs, and writes them as JSON to bench/results/throughput.json.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -42,6 +43,18 @@ def make_shot(folder: Path, width: int, height: int, frames: int) -> dict[str, s
     write_image(folder / "anchor.png", cv2.resize(anchor, (width, height), interpolation=cv2.INTER_NEAREST),
                 "uint8", ("Y",))
     return {"input": str(folder / "plate" / "plate.####.exr"), "anchor": str(folder / "anchor.png")}
+
+
+def alpha_difference(ours: Path, theirs: Path) -> int:
+    """The largest difference between the two runs' alpha files, in png16 code values."""
+    sys.path.insert(0, str(ROOT / "engine"))
+    from videomatte_hq.io.images import read_image
+
+    names = sorted(p.name for p in (theirs / "alpha").glob("*.png"))
+    if not names or names != sorted(p.name for p in (ours / "alpha").glob("*.png")):
+        raise SystemExit(f"the runs wrote different alpha files: {ours} vs {theirs}")
+    return max(int(np.abs(np.round(read_image(ours / "alpha" / n)[0] * 65535)
+                          - np.round(read_image(theirs / "alpha" / n)[0] * 65535)).max()) for n in names)
 
 
 def measure(engine: Path, settings: dict) -> dict:
@@ -99,20 +112,24 @@ def main() -> None:
                 rows.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
                              "frames": n, "per_frame_s": per,
                              "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"]})
+                if name != "this":
+                    rows[-1]["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{name}")
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         if args.baseline and not args.baseline_dir:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
                            capture_output=True)
     print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
-    print("| backends | revision | preflight s/f | segment s/f | refine s/f | total s/f | peak RSS MiB | speed-up |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| backends | revision | preflight s/f | segment s/f | refine s/f | total s/f | peak RSS MiB | speed-up "
+          "| alpha max diff (png16 codes) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         base = next((r for r in rows if r["backends"] == row["backends"] and r["revision"] == args.baseline), None)
         p = row["per_frame_s"]
         ratio = f"{base['per_frame_s']['total'] / p['total']:.2f}x" if base and base is not row else ""
         print(f"| {row['backends']} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
-              f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} |")
+              f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} | "
+              f"{row.get('alpha_codes_max_diff', '')} |")
     (BENCH / "results").mkdir(exist_ok=True)
     (BENCH / "results" / "throughput.json").write_text(json.dumps(rows, indent=2))
 

@@ -28,7 +28,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))  # in-p
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def run_api(shot: dict, out: Path, on_event=None, cancel=None, **settings):
+def run_api(shot: dict, out: Path, on_event=None, cancel=None, events=None, **settings):
     """The engine in-process (videomatte_hq.run) with the weight-free backends: for tests where a subprocess is
     not what is tested. `settings` are flat config keys."""
     from videomatte_hq import run
@@ -37,7 +37,26 @@ def run_api(shot: dict, out: Path, on_event=None, cancel=None, **settings):
     config = build_config(None, {"input": str(shot["input"]), "anchor_mask": str(shot["anchor"]),
                                  "output_dir": str(out), "segment_backend": "flow", "refine_backend": "closed_form",
                                  "progress": "none", **settings})
-    return run(config, on_event=on_event, cancel=cancel)
+    return run(config, on_event=on_event, cancel=cancel, events=events)
+
+
+def register_tracker(name: str, tracker) -> None:
+    """A segment backend `name` whose trackers are `tracker()`: a test's stand-in for a model."""
+    from videomatte_hq.registry import register_backend
+
+    class Backend:
+        def __init__(self, config, warn) -> None:
+            pass
+
+        @staticmethod
+        def model_files(config) -> list:
+            return []
+
+        def new_tracker(self):
+            return tracker()
+
+    Backend.name = name
+    register_backend("segment", name, Backend)
 
 
 def run_cli(*args: str, check: bool = False, cwd: Path | None = None,

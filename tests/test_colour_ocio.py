@@ -122,3 +122,20 @@ def test_builtin_config_uris_and_roles(plates):
     assert np.abs(aces - original).max() < 2e-3
     source = open_source(str(root / "aces" / "p.1001.exr"), "auto", lambda message: None)  # tagged 'data'
     assert source.colour.chosen_by == "default"
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_every_half_value_takes_the_float_path(linear):
+    """The half-float lookup (one compiled pass) gives, for all 65536 bit patterns, the float path's values,
+    its 8-bit copy and its NaN/inf count; also through a 4-channel plate's RGB view (strided)."""
+    from videomatte_hq.io.colour import clean_nonfinite, image_to_u8, linear_to_srgb, to_model_rgb
+
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    rgba = np.stack([every, every[::-1], np.roll(every, 7), every], axis=1).reshape(256, 256, 4)
+    rgb, rgb_u8, bad = to_model_rgb(rgba, linear)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected, count = clean_nonfinite(rgba[..., :3].astype(np.float32))
+    expected = linear_to_srgb(expected) if linear else np.clip(expected, 0.0, 1.0)
+    assert rgb.dtype == np.float32 and np.array_equal(rgb, expected)
+    assert rgb_u8.dtype == np.uint8 and np.array_equal(rgb_u8, image_to_u8(expected))
+    assert bad == count == 3 * 2 * 1024  # per channel: exponent all ones (inf, NaNs), 1024 mantissas, 2 signs

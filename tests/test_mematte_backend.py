@@ -192,7 +192,7 @@ def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
     for refiner_backend in (OnDevice(), backend):
         refiner = TiledRefiner(refiner_backend, 64, 16, 3, True, 0.98, 0.01)
         first, n1, _ = refiner.refine_frame(image, image_to_u8(image), trimap, None)
-        memory = FrameMemory(image_to_u8(image), trimap, quantize(first, "png16"))
+        memory = FrameMemory(image_to_u8(image), trimap, quantize(first, "png16").values)
         second, n2, reused = refiner.refine_frame(image, image_to_u8(image), moved, memory)
         results.append((first, second, n1, n2, reused))
     (a1, a2, n1, n2, reused), (b1, b2, m1, m2, reused_host) = results

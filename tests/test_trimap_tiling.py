@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from videomatte_hq.io.colour import image_to_u8
 from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner, blend_weight, tile_grid
-from videomatte_hq.trimap import BG, FG, UNKNOWN, band_radius, make_trimap, trimap_to_unit
+from videomatte_hq.trimap import BG, EDGE_BLOCK, FG, UNKNOWN, band_radius, edge_band, make_trimap, trimap_to_unit
 
 
 def test_trimap_thresholds_and_minimum_band():
@@ -20,6 +21,28 @@ def test_trimap_thresholds_and_minimum_band():
     soft = np.linspace(0, 1, 40, dtype=np.float32)[None].repeat(4, 0)
     t = make_trimap(soft, 0.9, 0.1, 1)
     assert (t[0, soft[0] >= 0.9] == FG).all() and (t[0, soft[0] <= 0.1] == BG).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edge_band_is_the_full_frame_morphology(seed):
+    """Only the blocks near a change are computed; the pixels are those of cv2 over the whole frame, for any
+    shape, size (blocks cut by the border) and radius (wider than a block too)."""
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 3 * EDGE_BLOCK, 2)
+    radius = int(rng.integers(1, 2 * EDGE_BLOCK))
+    noise = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), float(rng.uniform(1, 12)))
+    for mask in ((noise > np.median(noise)).astype(np.uint8), (rng.random((h, w)) < 0.002).astype(np.uint8),
+                 np.zeros((h, w), np.uint8), np.ones((h, w), np.uint8)):
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        expected = cv2.dilate(mask, kernel) != cv2.erode(mask, kernel)
+        assert np.array_equal(edge_band(mask, radius), expected)
+
+
+def test_unit_trimap_values():
+    trimap = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    unit = trimap_to_unit(trimap)
+    assert unit.dtype == np.float32 and unit[0, 0] == 0.0 and unit[15, 15] == 1.0
+    assert np.all(unit.ravel()[1:255] == 0.5)
 
 
 def test_band_radius_scales_with_resolution():

@@ -22,7 +22,7 @@ def _small(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     scale = min(1.0, CHECK_SIDE / max(h, w))
     if scale < 1:
-        mask = cv2.resize(mask.astype(np.float32), (max(1, round(w * scale)), max(1, round(h * scale))),
+        mask = cv2.resize(mask.astype(np.float32, copy=False), (max(1, round(w * scale)), max(1, round(h * scale))),
                           interpolation=cv2.INTER_AREA)
     return mask >= 0.5
 

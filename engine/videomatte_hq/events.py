@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,11 +37,15 @@ class Events:
         self.warnings: list[str] = []
         self._stages: dict[str, int] = {}
         self._done: dict[str, int] = {}
+        # Warnings may come from the tracker's thread in a one-pass run: one event at a time through the sinks
+        # (a JSON line is never cut by another).
+        self._lock = threading.RLock()
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"event": event, "time": round(time.time(), 3), "run_id": self.run_id, **fields}
-        for sink in self.sinks:
-            sink(record)
+        with self._lock:
+            for sink in self.sinks:
+                sink(record)
         return record
 
     def run_start(self, frames: int, frame_start: int, frame_end: int, stages: list[str],
@@ -63,8 +68,9 @@ class Events:
         self.emit("stage_end", stage=stage, seconds=round(seconds, 3))
 
     def warning(self, message: str, code: str = "warning") -> None:
-        self.warnings.append(message)
-        self.emit("warning", code=code, message=message)
+        with self._lock:
+            self.warnings.append(message)
+            self.emit("warning", code=code, message=message)
 
     def error(self, message: str, hint: str = "", code: str = "error") -> None:
         self.emit("error", code=code, message=message, hint=hint)
@@ -100,7 +106,7 @@ class Console:
         self.bar = bar
         self.errors_only = errors_only
         self._progress = None
-        self._task = None
+        self._tasks: dict[str, Any] = {}
         self._stages: list[str] = []
 
     def _print(self, text: str) -> None:
@@ -114,25 +120,30 @@ class Console:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+            self._tasks.clear()
 
     def __call__(self, record: dict[str, Any]) -> None:
         kind = record["event"]
         if kind == "run_start":
             self._stages = record["stages"]
         elif kind == "stage_start" and self.bar:
-            from rich.console import Console as RichConsole
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            if self._progress is None:
+                from rich.console import Console as RichConsole
+                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                           TimeRemainingColumn)
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                      console=RichConsole(file=self.stream))
-            self._progress.start()
-            self._task = self._progress.add_task(record["stage"], total=record["frames"])
-        elif kind == "frame_done" and self._progress is not None:
-            self._progress.advance(self._task)
+                self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                          TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                          console=RichConsole(file=self.stream))
+                self._progress.start()
+            # Stages run one after the other or, in a one-pass run, side by side: a bar each while they run.
+            self._tasks[record["stage"]] = self._progress.add_task(record["stage"], total=record["frames"])
+        elif kind == "frame_done" and record["stage"] in self._tasks:
+            self._progress.advance(self._tasks[record["stage"]])
         elif kind == "stage_end":
-            self._stop_bar()
+            self._tasks.pop(record["stage"], None)
+            if not self._tasks:
+                self._stop_bar()
         elif kind == "warning" and not self.errors_only:
             self._print(f"warning: {record['message']}")
         elif kind == "error":

@@ -19,7 +19,7 @@ metadata, so `--resume` keeps exactly the frames a matching run wrote.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,15 +44,26 @@ ALPHA_FORMATS = {  # name -> (extension, pixel format)
 }
 
 
-def quantize(alpha: np.ndarray, alpha_format: str) -> np.ndarray:
-    """The values a file of this format will hold (what reuse and resume must see)."""
-    if alpha_format == "png16":
-        return np.round(alpha * 65535.0).astype(np.float32) / 65535.0
-    if alpha_format == "png8":
-        return np.round(alpha * 255.0).astype(np.float32) / 255.0
+class Quantized(NamedTuple):
+    values: np.ndarray  # float32: what reuse and resume must see (the file's values read back)
+    stored: np.ndarray  # the same in the file's pixel type (OpenImageIO's own conversion was the slow part)
+
+
+def quantize(alpha: np.ndarray, alpha_format: str) -> Quantized:
+    """The values a file of this format will hold."""
+    if alpha_format in ("png16", "png8"):
+        top = 65535.0 if alpha_format == "png16" else 255.0
+        codes = alpha * top
+        np.round(codes, out=codes)  # in place: a 4K frame's temporaries cost as much as the arithmetic
+        stored = codes.astype(np.uint16 if alpha_format == "png16" else np.uint8)
+        codes = codes.astype(np.float32, copy=False)
+        codes /= np.float32(top)
+        return Quantized(codes, stored)
     if alpha_format == "exr16":
-        return alpha.astype(np.float16).astype(np.float32)
-    return alpha.astype(np.float32)
+        half = alpha.astype(np.float16)
+        return Quantized(half.astype(np.float32), half)
+    values = alpha.astype(np.float32)
+    return Quantized(values, values)
 
 
 def report_tag(stage: str, first: int, last: int) -> str:
@@ -156,14 +167,12 @@ class OutputLayout:
     def trimap_pattern(self) -> str:
         return str(self.qc_dir / f"trimap.{'#' * FRAME_DIGITS}.png")
 
-    def write_alpha(self, frame: int, alpha: np.ndarray, config_hash: str) -> None:
-        write_image(self.alpha_path(frame), alpha, self.alpha_pixel, ("A",), {HASH_ATTR: config_hash})
-
-    def write_refined(self, frame: int, alpha: np.ndarray, trimap: np.ndarray, foreground: np.ndarray | None,
+    def write_refined(self, frame: int, quantized: Quantized, trimap: np.ndarray, foreground: np.ndarray | None,
                       colour_space: str, config_hash: str) -> None:
         """Stage 2's files of a frame; the alpha last, so a frame whose alpha carries this run's hash has all
         of them (resume and farm finalize check the alpha)."""
         attributes = {HASH_ATTR: config_hash, COLOUR_ATTR: colour_space}
+        alpha = quantized.values
         if self.foreground:
             write_image(self.foreground_path(frame), foreground, "half", ("R", "G", "B"), attributes)
         if self.matte_exr:
@@ -173,7 +182,7 @@ class OutputLayout:
                 layers.append(foreground)
                 names += FOREGROUND_CHANNELS
             write_image(self.matte_path(frame), np.concatenate(layers, axis=2), "half", names, attributes)
-        self.write_alpha(frame, alpha, config_hash)
+        write_image(self.alpha_path(frame), quantized.stored, self.alpha_pixel, ("A",), {HASH_ATTR: config_hash})
 
     def read_alpha(self, frame: int) -> np.ndarray:
         return read_image(self.alpha_path(frame))[0][:, :, 0]

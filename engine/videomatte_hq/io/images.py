@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,10 @@ import OpenImageIO as oiio
 from ..errors import OutputError, VideomatteError
 from ..fileio import atomic_write, no_space
 
-# zlib level 3: the fastest write at about the size of the default 6 (bench/png_level.py, docs/benchmarks.md).
+# zlib level 3 with no row filter: 3-5x faster than libpng's default of trying every filter on every row, at the
+# same size on mattes and trimaps (bench/png_level.py, docs/benchmarks.md).
 PNG_LEVEL = 3
+PNG_FILTER_NONE = 0x08  # libpng's PNG_FILTER_NONE
 _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
 
 
@@ -62,6 +65,31 @@ def read_attribute(path: Path, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_PNG_END = b"\0\0\0\0IEND\xaeB`\x82"  # a PNG's last chunk
+
+
+def _whole(path: str, suffix: str) -> bool:
+    """Whether a file OpenImageIO wrote is complete. Its writers report success when their last buffered bytes
+    never reach the disk (on a full disk small PNG and EXR files came out empty), so: a PNG must end with its
+    IEND chunk, any other file must give back its last scanline (which needs its offset table and last
+    chunk)."""
+    if suffix == ".png":
+        with open(path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) < len(_PNG_END):
+                return False
+            handle.seek(-len(_PNG_END), os.SEEK_END)
+            return handle.read() == _PNG_END
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        oiio.geterror()  # consumed: the caller reports the write
+        return False
+    spec = inp.spec()
+    last = inp.read_scanline(spec.y + spec.height - 1, spec.z, oiio.FLOAT)
+    whole = last is not None and not inp.geterror()
+    inp.close()
+    return whole
+
+
 def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, ...],
                 attributes: dict[str, str] | None = None) -> None:
     """Write atomically (fileio.atomic_write): no reader sees a partial frame, others can read it."""
@@ -77,6 +105,7 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
         spec.attribute("compression", "zip")
     elif path.suffix.lower() == ".png":
         spec.attribute("png:compressionLevel", PNG_LEVEL)
+        spec.attribute("png:filter", PNG_FILTER_NONE)
     # Mattes, trimaps and anchors are data: untagged, or a PNG gets sRGB/gAMA/cHRM chunks and an application
     # that honours them would linearise the matte.
     spec.attribute("oiio:ColorSpace", "data")
@@ -86,8 +115,8 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
     def write(tmp: str) -> None:
         out = oiio.ImageOutput.create(tmp)
         if out is None or not out.open(tmp, spec) or not out.write_image(np.ascontiguousarray(pixels)) \
-                or not out.close():
-            reason = (out.geterror() if out is not None else oiio.geterror()).strip()
+                or not out.close() or out.has_error or not _whole(tmp, path.suffix.lower()):
+            reason = (out.geterror() if out is not None else oiio.geterror()).strip() or "the file was cut short"
             if no_space(path):  # OpenImageIO reports no errno
                 raise OSError(errno.ENOSPC, reason)
             raise OutputError(f"cannot write {path}: {reason}", hint="check free disk space and permissions; "

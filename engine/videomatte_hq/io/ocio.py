@@ -20,7 +20,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import VideomatteError
-from .colour import LINEAR_EXTENSIONS, clean_nonfinite, rgb_channels, srgb_to_linear, to_model_rgb
+from .colour import LINEAR_EXTENSIONS, clean_nonfinite, image_to_u8, rgb_channels, srgb_to_linear, to_model_rgb
 
 LINEAR_REC709, SRGB = "lin_rec709", "srgb_rec709_scene"  # OCIO's interchange names, aliases in the configs
 LEGACY = {"linear": LINEAR_REC709, "srgb": SRGB}  # the spellings this tool took before OCIO
@@ -59,12 +59,14 @@ class PlateColour:
                                   hint="check --input-colorspace and the OCIO config", code="ocio")
         return out.get_pixels(oiio.FLOAT)
 
-    def to_model(self, pixels: np.ndarray) -> tuple[np.ndarray, int]:
-        """Plate pixels (H, W, C; half or float) -> float32 RGB in [0, 1], display-referred; NaN/inf count."""
+    def to_model(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Plate pixels (H, W, C; half or float) -> float32 RGB in [0, 1], display-referred; its 8-bit copy;
+        the NaN/inf count."""
         if self.fast is not None:
             return to_model_rgb(pixels, self.fast)
         rgb, bad = clean_nonfinite(rgb_channels(pixels).astype(np.float32))
-        return np.clip(self._convert(rgb, self.space, self.target), 0.0, 1.0), bad
+        rgb = np.clip(self._convert(rgb, self.space, self.target), 0.0, 1.0)
+        return rgb, image_to_u8(rgb), bad
 
     def to_linear(self, pixels: np.ndarray) -> np.ndarray:
         """Plate pixels -> float32 RGB in `linear_space`, where the compositing equation holds (values above 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,15 @@ Colour = Callable[[str, "str | None"], PlateColour]  # (file suffix, the file's 
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
 READ_AHEAD = 4
 PREFLIGHT_WORKERS = 8
+
+
+class Decoded(NamedTuple):
+    """One plate frame, decoded once, in the forms the stages take."""
+
+    frame: int
+    rgb: np.ndarray  # display-referred float32 RGB in [0, 1] (the models' input)
+    rgb_u8: np.ndarray  # its 8-bit copy (image_to_u8): trackers' and temporal reuse's
+    linear: np.ndarray | None  # scene-linear RGB in `colour.linear_space`, when asked for
 
 
 class FrameSource:
@@ -42,26 +52,25 @@ class FrameSource:
         self.threads = max(1, threads)
         self.nonfinite_values = 0
 
-    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
-        """(frame, model RGB, NaN/inf count, scene-linear RGB if `linear`) in order, decoded ahead."""
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
+        """Each frame decoded and converted (its NaN/inf count beside it), in order, ahead of the consumer."""
         raise NotImplementedError
 
-    def _convert(self, frame: int, raw: np.ndarray, linear: bool) -> tuple[int, np.ndarray, int, np.ndarray | None]:
-        """One decode, both conversions (on the read-ahead threads)."""
-        return (frame, *self.colour.to_model(raw), self.colour.to_linear(raw) if linear else None)
+    def _convert(self, frame: int, raw: np.ndarray, linear: bool) -> tuple[Decoded, int]:
+        """One decode, every conversion (on the read-ahead threads)."""
+        rgb, rgb_u8, bad = self.colour.to_model(raw)
+        return Decoded(frame, rgb, rgb_u8, self.colour.to_linear(raw) if linear else None), bad
 
-    def iter_with_linear(self, frames: list[int], linear: bool = True
-                         ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-        """(frame, model RGB, scene-linear RGB in `colour.linear_space` if `linear`, else None): the foreground
-        needs the second, decoded once with the first."""
-        for frame, rgb, bad, scene in self._converted(frames, linear):
-            if bad:  # warned here, on the consumer's thread: event sinks are not thread-safe
+    def iter_decoded(self, frames: list[int], linear: bool = False) -> Iterator[Decoded]:
+        """The frames as the stages take them; with `linear`, also in scene-linear light (the foreground)."""
+        for decoded, bad in self._converted(frames, linear):
+            if bad:  # warned here, on the consumer's thread, not on the read-ahead workers
                 self.nonfinite_values += bad
-                self.warn(f"frame {frame}: {bad} NaN/inf values in the plate were clamped")
-            yield frame, rgb, scene
+                self.warn(f"frame {decoded.frame}: {bad} NaN/inf values in the plate were clamped")
+            yield decoded
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        return ((frame, rgb) for frame, rgb, _ in self.iter_with_linear(frames, False))
+        return ((d.frame, d.rgb) for d in self.iter_decoded(frames))
 
     def read(self, frame: int) -> np.ndarray:
         return next(self.iter_frames([frame]))[1]
@@ -86,8 +95,8 @@ class SequenceSource(FrameSource):
         super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
                          colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
 
-    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
-        def load(frame: int) -> tuple[int, np.ndarray, int, np.ndarray | None]:
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
+        def load(frame: int) -> tuple[Decoded, int]:
             return self._convert(frame, read_image(self.sequence.path(frame), keep_half=True)[0], linear)
 
         workers = min(READ_AHEAD, self.threads)
@@ -139,7 +148,7 @@ class VideoSource(FrameSource):
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
                          colour(path.suffix, None), warn, threads)
 
-    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[int, np.ndarray, int, np.ndarray | None]]:
+    def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
         return background(decoded, READ_AHEAD if self.threads > 1 else 1)
 

@@ -21,6 +21,10 @@ class WriteBehind:
         self._pending.append((None if write is None else self._pool.submit(write), done))
         self._retire(block=False)
 
+    def flush(self) -> None:
+        """Wait for every queued write (and send its event)."""
+        self._retire(block=True)
+
     def _retire(self, block: bool) -> None:
         while self._pending:
             future, done = self._pending[0]
@@ -37,7 +41,7 @@ class WriteBehind:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self._retire(block=True)
+                self.flush()
         finally:
             # On an error or a cancel, let the writes in flight finish (each is atomic: its file is whole or
             # absent, its temp file removed) but send no more events.
