@@ -16,6 +16,7 @@ import pytest
 
 from conftest import ENV
 from web_helpers import TOKEN, client, finished, job_params, make_root, wait
+from videomatte_hq_web import jobs as jobs_module
 from videomatte_hq_web.previews import PreviewCache
 
 
@@ -24,7 +25,9 @@ def _image(response) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
-def test_submit_progress_done_and_qc_previews(tmp_path):
+def test_submit_progress_done_and_qc_previews(tmp_path, monkeypatch):
+    # Every event reaches the store (not one per SAVE_INTERVAL): a run's frames can all finish within one.
+    monkeypatch.setattr(jobs_module, "SAVE_INTERVAL", 0.0)
     root = make_root(tmp_path, frames=8)
     with client(root, tmp_path / "data") as api:
         job = api.post("/api/jobs", json=job_params(root)).json()
