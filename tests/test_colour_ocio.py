@@ -4,6 +4,8 @@ what the sRGB original does; the plate's metadata; unknown names with suggestion
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
@@ -139,3 +141,37 @@ def test_every_half_value_takes_the_float_path(linear):
     assert rgb.dtype == np.float32 and np.array_equal(rgb, expected)
     assert rgb_u8.dtype == np.uint8 and np.array_equal(rgb_u8, image_to_u8(expected))
     assert bad == count == 3 * 2 * 1024  # per channel: exponent all ones (inf, NaNs), 1024 mantissas, 2 signs
+
+
+def test_half_plates_read_from_a_read_only_install(tmp_path):
+    """A farm node's install and home may be read-only (no numba cache to write): the lookup is then compiled in
+    the process instead of failing. The engine is copied and bind-mounted read-only (needs root, as in CI)."""
+    import shutil
+    import subprocess
+    import sys
+
+    import videomatte_hq
+
+    copy, readonly, home = tmp_path / "copy", tmp_path / "ro", tmp_path / "home"
+    shutil.copytree(Path(videomatte_hq.__file__).parent, copy / "videomatte_hq",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    readonly.mkdir()
+    home.mkdir()
+    mounted = []
+    try:
+        for source, point in ((copy, readonly), (home, home)):
+            for args in (["--bind", str(source), str(point)], ["-o", "remount,bind,ro", str(point)]):
+                proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+                if proc.returncode != 0:
+                    pytest.skip(f"cannot bind-mount read-only here (needs root): {proc.stderr.strip()}")
+            mounted.append(point)
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        code = ("import numpy as np; from videomatte_hq.io.colour import to_model_rgb; "
+                "x = np.array([[[0.5, np.inf, np.nan]]], np.float16); print(to_model_rgb(x, True)[2])")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                              env={**env, "PYTHONPATH": str(readonly), "HOME": str(home),
+                                   "XDG_CACHE_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"})
+        assert proc.returncode == 0 and proc.stdout.strip() == "2", proc.stderr
+    finally:
+        for point in reversed(mounted):
+            subprocess.run(["umount", "-l", str(point)], check=False)

@@ -62,7 +62,6 @@ def rgb_channels(pixels: np.ndarray) -> np.ndarray:
 def _half_lookup():
     import numba  # imported here: only half-float plates need it
 
-    @numba.njit(nogil=True, cache=True)
     def lookup(bits, table, table_u8, rgb, rgb_u8):
         bad = 0
         height, width, channels = bits.shape
@@ -75,7 +74,10 @@ def _half_lookup():
                     bad += (b & 0x7C00) == 0x7C00  # exponent all ones: inf or NaN
         return bad
 
-    return lookup
+    try:  # compiled once, kept beside this file or in the user's cache folder
+        return numba.njit(nogil=True, cache=True)(lookup)
+    except RuntimeError:  # neither is writable (a read-only install, no home): compiled in each process
+        return numba.njit(nogil=True)(lookup)
 
 
 def to_model_rgb(pixels: np.ndarray, linear: bool) -> tuple[np.ndarray, np.ndarray, int]:
