@@ -150,3 +150,15 @@ def test_refine_mode_full_is_one_tile_per_frame_and_recorded(tmp_path, shot_png)
     assert [e["mode"] for e in events if e["event"] == "refine_plan"] == ["full"]
     auto = run_api(shot_png, tmp_path / "auto", frame_end=1002)  # closed_form on the CPU: tiles
     assert auto.refine["mode"] == "tiled" and auto.refine["tile_size"] == 512
+
+
+@pytest.mark.parametrize("alpha_format,top,dtype", [("png16", 65535, np.uint16), ("png8", 255, np.uint8)])
+def test_quantized_alpha_is_what_the_file_holds(alpha_format, top, dtype):
+    """The codes handed to the writer and the values reuse/resume see agree, out-of-range values clamped as the
+    file clamps them (no wrap-around in the integer codes)."""
+    from videomatte_hq.layout import quantize
+
+    alpha = np.array([[-0.5, 0.0, 0.3, 1.0, 1.5]], np.float32)
+    q = quantize(alpha, alpha_format)
+    assert q.stored.dtype == dtype and q.stored.tolist() == [[0, 0, round(0.3 * top), top, top]]
+    assert q.values.dtype == np.float32 and np.array_equal(q.values, q.stored.astype(np.float32) / np.float32(top))

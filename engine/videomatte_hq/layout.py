@@ -55,6 +55,7 @@ def quantize(alpha: np.ndarray, alpha_format: str) -> Quantized:
         top = 65535.0 if alpha_format == "png16" else 255.0
         codes = alpha * top
         np.round(codes, out=codes)  # in place: a 4K frame's temporaries cost as much as the arithmetic
+        np.clip(codes, 0.0, top, out=codes)  # a backend's value outside [0, 1] is stored as the file clamps it
         stored = codes.astype(np.uint16 if alpha_format == "png16" else np.uint8)
         codes = codes.astype(np.float32, copy=False)
         codes /= np.float32(top)
