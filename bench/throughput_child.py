@@ -1,12 +1,50 @@
 """One measured run for bench/throughput.py, in its own process (peak RSS is the process's): runs the engine
-found on PYTHONPATH (this checkout's or a baseline worktree's) on a shot, prints the report as JSON."""
+found on PYTHONPATH (this checkout's or a baseline worktree's) on a shot, prints the report as JSON. On CUDA it
+also reports the GPU's busy fraction over the stages (NVML's utilisation: the share of time a kernel ran),
+sampled every 50 ms from the first stage_start after the preflight to the last stage_end."""
 
 from __future__ import annotations
 
 import json
 import resource
 import sys
+import threading
 import time
+
+
+class BusySampler:
+    """NVML utilisation samples of GPU 0 while `window` is set; None where NVML is missing (no GPU)."""
+
+    def __init__(self) -> None:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:  # no NVML library or no GPU: nothing to report
+            self.read = None
+            return
+        self.read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+        self.samples: list[int] = []
+        self.window, self.stop = threading.Event(), threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.05):
+            if self.window.is_set():
+                self.samples.append(self.read())
+
+    def on_event(self, event: dict) -> None:
+        if event["event"] == "stage_start" and event["stage"] != "preflight":
+            self.window.set()
+        elif event["event"] == "stage_end" and event["stage"] in ("segment", "refine"):
+            self.window.clear()
+
+    def fraction(self) -> float | None:
+        if self.read is None or not self.samples:
+            return None
+        self.stop.set()
+        return round(sum(self.samples) / (100 * len(self.samples)), 3)
 
 
 def main() -> None:
@@ -25,11 +63,12 @@ def main() -> None:
         segment.BACKENDS["noop"] = "noop_backends:NoopSegment"
         refine.BACKENDS["noop"] = "noop_backends:NoopRefine"
     config = build_config(None, settings)
+    busy = BusySampler() if settings.get("device") == "cuda" else None
     started = time.perf_counter()
     try:
         from videomatte_hq import run
 
-        report = run(config).to_dict()
+        report = run(config, busy.on_event if busy and busy.read else None).to_dict()
     except ImportError:
         from videomatte_hq.events import Events
         from videomatte_hq.pipeline import run as old_run
@@ -37,7 +76,8 @@ def main() -> None:
         report = old_run(config, Events("none"))
     report["wall_seconds"] = time.perf_counter() - started
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
-    keys = ("stage_seconds", "frame_count", "wall_seconds", "tiles", "peak_rss_mib")
+    report["gpu_busy"] = busy.fraction() if busy else None
+    keys = ("stage_seconds", "frame_count", "wall_seconds", "tiles", "peak_rss_mib", "gpu_busy")
     print(json.dumps({k: report[k] for k in keys}))
 
 

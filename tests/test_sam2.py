@@ -61,7 +61,7 @@ def test_probabilities_from_logits_at_plate_size(sam2_files):
     config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
     tracker = SAM2Backend(config, print).new_tracker()
     rng = np.random.default_rng(0)
-    image = rng.random((90, 200, 3), dtype=np.float32)
+    image = (rng.random((90, 200, 3)) * 255).astype(np.uint8)  # the 8-bit copy: frame_input "u8"
     mask = np.zeros((90, 200), np.float32)
     mask[20:70, 50:120] = 1
     first = tracker.start(image, mask)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from videomatte_hq import trimap as trimap_module
 from videomatte_hq.io.colour import image_to_u8
 from videomatte_hq.refine.tiling import FrameMemory, TiledRefiner, blend_weight, tile_grid
 from videomatte_hq.trimap import BG, EDGE_BLOCK, FG, UNKNOWN, band_radius, edge_band, make_trimap, trimap_to_unit
@@ -24,9 +25,13 @@ def test_trimap_thresholds_and_minimum_band():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_edge_band_is_the_full_frame_morphology(seed):
-    """Only the blocks near a change are computed; the pixels are those of cv2 over the whole frame, for any
+@pytest.mark.parametrize("blocks_max, device", [(1.0, None), (trimap_module.EDGE_BLOCKS_MAX, None), (0.0, None),
+                                                (1.0, "cpu")])
+def test_edge_band_is_the_full_frame_morphology(seed, blocks_max, device, monkeypatch):
+    """Only the blocks near a change are computed (or the whole frame, past the ragged-mask limit, or by torch
+    convolutions: the GPU path, run here on the CPU); the pixels are those of cv2 over the whole frame, for any
     shape, size (blocks cut by the border) and radius (wider than a block too)."""
+    monkeypatch.setattr(trimap_module, "EDGE_BLOCKS_MAX", blocks_max)
     rng = np.random.default_rng(seed)
     h, w = rng.integers(1, 3 * EDGE_BLOCK, 2)
     radius = int(rng.integers(1, 2 * EDGE_BLOCK))
@@ -35,7 +40,7 @@ def test_edge_band_is_the_full_frame_morphology(seed):
                  np.zeros((h, w), np.uint8), np.ones((h, w), np.uint8)):
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         expected = cv2.dilate(mask, kernel) != cv2.erode(mask, kernel)
-        assert np.array_equal(edge_band(mask, radius), expected)
+        assert np.array_equal(edge_band(mask, radius, device), expected)
 
 
 def test_unit_trimap_values():

@@ -93,6 +93,9 @@ class _Segmenter:
         self.backend = segment.backend_class(config.backend("segment"))(config, events.warning)
         fg, bg, min_radius = config.thresholds()
         self.thresholds = fg, bg, band_radius(min_radius, plan.source.height, plan.source.width)
+        # Beside a model on a GPU the trimap's band is computed there: a ragged 4K mask took 0.5 s in cv2.
+        device = str(getattr(self.backend, "device", ""))
+        self.band_device = device if device.startswith("cuda") else None
         self.hash = plan.hashes["segment"]
         self.lost: list[int] = []
         self.drifted: dict[int, str] = {}
@@ -103,7 +106,7 @@ class _Segmenter:
 
     def trimap(self, frame: int, prob: np.ndarray) -> tuple[np.ndarray, str | None]:
         """The frame's trimap and why its mask looks drifted (None: it does not); any thread."""
-        return make_trimap(prob, *self.thresholds), self.drift.departure(frame, prob)
+        return make_trimap(prob, *self.thresholds, self.band_device), self.drift.departure(frame, prob)
 
     def record(self, frame: int, trimap: np.ndarray, subject_lost: bool, departure: str | None) -> None:
         """Write the trimap unless a killed run with these settings wrote it (propagation is sequential, so such
@@ -136,7 +139,7 @@ def _segment(plan: RunPlan, events: Events, cancel: threading.Event | None, kept
         return
     with WriteBehind(_writers(plan)) as writer:
         segmenter = _Segmenter(plan, events, writer, kept)
-        for frame, prob, subject_lost in segmenter.track(plan.source.iter_frames):
+        for frame, prob, subject_lost in segmenter.track(plan.source.iter_decoded):
             _check(cancel)
             trimap, departure = segmenter.trimap(frame, prob)
             segmenter.record(frame, trimap, subject_lost, departure)
@@ -236,10 +239,10 @@ def _segment_and_refine(plan: RunPlan, events: Events, cancel: threading.Event |
         events.stage_start(stage, len(plan.frames))
     current: list[Decoded] = []
 
-    def read(frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def read(frames: list[int]) -> Iterator[Decoded]:
         for decoded in plan.source.iter_decoded(frames, plan.layout.wants_foreground):
             current[:] = [decoded]  # the tracker yields each frame before it reads the next
-            yield decoded.frame, decoded.rgb
+            yield decoded
 
     def tracked() -> Iterator[tuple[Decoded, np.ndarray, bool, str | None]]:
         clock = time.perf_counter()

