@@ -58,6 +58,26 @@ def _disc(cx: float, cy: float, r: float, shape=(200, 300)) -> np.ndarray:
     return ((xs - cx) ** 2 + (ys - cy) ** 2 <= r * r).astype(np.float32)
 
 
+def test_frozen_model_grabcut_repeats_its_first_iteration():
+    """The tracker runs GrabCut once per frame with both colour models frozen: OpenCV then builds the same graph
+    every iteration (a probable pixel's t-links come from the models alone), so more iterations change nothing.
+    Checked here on a mask GrabCut has to move, in case an OpenCV release changes that."""
+    image, alpha = lookalike_frame(3)
+    img8 = (image * 255).round().astype(np.uint8)
+    truth = np.where(alpha > 0.5, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(img8, truth, None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
+    prior = np.roll(alpha > 0.5, 12, axis=1)
+    start = np.where(prior, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    results = []
+    for iterations in (1, 3):
+        labels = start.copy()
+        cv2.grabCut(img8, labels, None, bgd.copy(), fgd.copy(), iterations, cv2.GC_EVAL_FREEZE_MODEL)
+        results.append(labels)
+    assert (results[0] != start).sum() > 100  # GrabCut moved the mask
+    assert np.array_equal(results[0], results[1])
+
+
 def test_drift_check_flags_growth_shrink_and_shape_not_motion():
     check = DriftCheck({10: _disc(80, 100, 40), 30: _disc(200, 100, 20)})
     assert check.departure(12, _disc(150, 90, 41)) is None  # moved across the frame: not a departure

@@ -173,9 +173,10 @@ class FlowTracker:
             if result.any() and not result.all():
                 self.fg_model = _models(img8, np.where(result, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8))[1]
             return result
-        bgd = self._background_model(img8, labels, band)
-        for _ in range(GRABCUT_ITERATIONS):  # the frozen-model mode runs one iteration a call
-            grabcut(img8, labels, None, bgd, self.fg_model.copy(), 1, cv2.GC_EVAL_FREEZE_MODEL)
+        # One iteration: with both models frozen, each iteration builds the same graph (a probable pixel's
+        # t-links come from the models, not from its current label), so a second one repeats the first exactly.
+        grabcut(img8, labels, None, self._background_model(img8, labels, band), self.fg_model.copy(), 1,
+                cv2.GC_EVAL_FREEZE_MODEL)
         return _is_fg(labels)
 
     def _fit(self, image: np.ndarray, prior: np.ndarray, anchored: bool,
