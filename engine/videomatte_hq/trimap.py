@@ -35,8 +35,8 @@ def edge_band(mask: np.ndarray, radius: int, device: str | None = None) -> np.nd
     """Pixels whose elliptic window of `radius` holds both mask values: `dilate(mask) != erode(mask)` with that
     kernel, as cv2 computes it, but only in the blocks within `radius` of a change (the same pixels; at 4K the
     full-frame morphology with a 25 px ellipse cost 0.2 s a frame). A ragged mask, near a change almost everywhere,
-    takes the full-frame morphology. With a torch `device` (a GPU beside a model) the same pixels come from two
-    convolutions there."""
+    takes the full-frame morphology. With a torch `device` (a GPU beside a model) the same pixels come from
+    running sums there (`_window_holds`)."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     if device is not None:
         return _edge_band_torch(mask, kernel, device)
