@@ -50,9 +50,11 @@ def browser():
 def server(tmp_path_factory):
     """`videomatte-hq-web` itself, as an artist starts it; yields (url with token, root)."""
     tmp = tmp_path_factory.mktemp("web")
-    root = make_root(tmp, frames=24, width=192, height=128)
+    # Frames large enough that the run outlasts several of the jobs page's 1 s refreshes (at 192x128 the faster
+    # weight-free run could end between two, and the live-progress check below then saw no count between 0 and 24).
+    root = make_root(tmp, frames=24, width=640, height=384)
     (root / "renders").mkdir()
-    cv2.imwrite(str(root / "shot" / "white.png"), np.full((128, 192), 255, np.uint8))
+    cv2.imwrite(str(root / "shot" / "white.png"), np.full((384, 640), 255, np.uint8))
     proc = subprocess.Popen([sys.executable, "-m", "videomatte_hq_web", "--root", str(root), "--port", "0",
                              "--data-dir", str(tmp / "data")], stdout=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
