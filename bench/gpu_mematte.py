@@ -66,7 +66,8 @@ def main() -> None:
     image, trimap = scene(width, height, 0)
     image_u8 = image_to_u8(image)
     band = float((trimap == 128).mean())
-    print(f"{width}x{height}, band {band:.1%}, {args.precision}, {torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}\n")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"{width}x{height}, band {band:.1%}, {args.precision}, {device}\n")
     print("| run | tiles | s/frame | peak GPU GiB |\n|---|---:|---:|---:|")
     for mode, tile, overlap, batch in (("full frame", max(width, height), 0, 1),
                                        ("tiled", backend.default_tile, backend.default_overlap, 8),
@@ -78,8 +79,7 @@ def main() -> None:
         count = []
         seconds = timed(lambda: count.append(refiner.refine_frame(image, image_u8, trimap, None)[1]), args.frames)
         label = mode if mode == "full frame" else f"tiled {tile}/{overlap}, batch {batch}"
-        print(f"| {label} | {count[-1]} | {seconds:.3f} | {peak_gib():.1f} |",
-              flush=True)
+        print(f"| {label} | {count[-1]} | {seconds:.3f} | {peak_gib():.1f} |", flush=True)
     refiner = TiledRefiner(backend, backend.default_tile, backend.default_overlap, backend.default_batch, False,
                            0.98, 0.004)
     activities = [torch.profiler.ProfilerActivity.CPU]
