@@ -4,11 +4,8 @@
 # device tool's README) and .baseline (`mkdir .baseline && git archive cc1c635 engine | tar -x -C .baseline`: the
 # revision last measured on a GPU; the device copy has no git history).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 NUMBA_CACHE_DIR=/tmp/numba
+source bench/gpu_setup.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
-timeout 80 python3 bench/make_weights.py /tmp/w 2>&1 | tail -2
-W="--sam-model /tmp/w/sam2_l.pt --mematte-checkpoint /tmp/w/MEMatte_ViTS_DIM.pth --shot /tmp/shot"
 timeout 230 python3 bench/throughput.py --frames 20 --baseline cc1c635 --baseline-dir .baseline --device cuda \
   --precision fp16 --backends sam2:mematte $W 2>&1 | tee "$OUT/throughput_sam2.txt"
 timeout 100 python3 bench/gpu_mematte.py /tmp/w/MEMatte_ViTS_DIM.pth 2>&1 | tee "$OUT/mematte.txt"

@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # The re-measure after the trimap's band moved to the GPU (bench/gpu_session4.sh's set-up, its two main steps).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 NUMBA_CACHE_DIR=/tmp/numba
-timeout 80 python3 bench/make_weights.py /tmp/w 2>&1 | tail -2
-W="--sam-model /tmp/w/sam2_l.pt --mematte-checkpoint /tmp/w/MEMatte_ViTS_DIM.pth --shot /tmp/shot"
+source bench/gpu_setup.sh
 timeout 230 python3 bench/throughput.py --frames 20 --baseline cc1c635 --baseline-dir .baseline --device cuda \
   --precision fp16 --backends sam2:mematte $W 2>&1 | tee "$OUT/throughput_sam2.txt"
 timeout 60 python3 bench/gpu_sam2_probe.py /tmp/w/sam2_l.pt 2>&1 | tee "$OUT/sam2_probe.txt"

@@ -53,6 +53,61 @@ def test_flow_tracker_holds_the_subject_over_a_lookalike_background():
         assert check.departure(i, prob) is None
 
 
+SKIN = np.array([0.56, 0.40, 0.30], np.float32)
+
+
+def swaying_frame(i: int, pan: int = 2, sway: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """A near-flat figure (head, neck, shoulders) swaying from side to side in front of a textured pillar of its
+    own colour, the background panning left by `pan` px a frame: the pillar, hidden behind the figure on the first
+    frame, shows beside the neck as the figure sways (the `veil_blur` clip's rocket). Its colours match the
+    subject's; only its motion, the camera's, tells it apart."""
+    bg = (_texture(7, W + 64) * 0.5 + 0.25)[:, pan * i: pan * i + W].copy()
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    pillar = np.abs(xs + pan * i - 240) < 22
+    bg[pillar] = SKIN + 0.25 * (_texture(11, W + 64)[:, pan * i: pan * i + W][pillar] - 0.5)
+    cx = 240 + sway * np.sin(i * 0.45)
+    head = ((xs - cx) / 30) ** 2 + ((ys - 70) / 34) ** 2 <= 1
+    neck = (np.abs(xs - cx) < 14) & (ys > 90) & (ys < 190)
+    body = ((xs - cx) / 110) ** 2 + ((ys - 290) / 110) ** 2 <= 1
+    alpha = (head | neck | body).astype(np.float32)
+    fg = SKIN + 0.04 * (np.roll(_texture(3, W), int(round(cx - 240)), axis=1) - 0.5)
+    return (alpha[..., None] * fg + (1 - alpha[..., None]) * bg).astype(np.float32), alpha
+
+
+def _track(frame, count: int) -> list[tuple[float, float]]:
+    """(false foreground, missed) per frame, as fractions of the frame."""
+    tracker = FlowTracker(max_side=1024, edge_radius_1080=4, band_1080=16)
+    found = []
+    for i in range(count):
+        image, alpha = frame(i)
+        prob = tracker.start(image, alpha) if i == 0 else tracker.step(image)
+        found.append((((prob >= 0.5) & (alpha == 0)).mean(), ((prob < 0.5) & (alpha == 1)).mean()))
+    return found
+
+
+def test_flow_tracker_gives_back_a_lookalike_background_that_moves_with_the_camera():
+    # Without the motion test the pillar beside the neck stayed subject: 1.8 % false foreground at frame 2,
+    # 0.46 % over the shot. (The narrow flat neck's missed pixels, up to 1.6 %, are the same either way.)
+    found = _track(swaying_frame, 16)
+    for i, (false_fg, missed) in enumerate(found):
+        assert false_fg < 0.008 and missed < 0.02, (i, false_fg, missed)
+    assert np.mean([false_fg for false_fg, _ in found]) < 0.0025
+
+
+def test_flow_tracker_keeps_a_subject_that_moves_as_the_background_does():
+    """A still subject in a locked-off shot, and one that moves with the panning camera: motion tells nothing
+    apart there, so it must take nothing away."""
+    for pan in (0, 2):
+        def still(i):
+            image, alpha = swaying_frame(0, pan=0, sway=0.0)
+            background = (_texture(7, W + 64) * 0.5 + 0.25)[:, pan * i: pan * i + W]
+            moved = np.roll(image, -pan * i, axis=1)  # the whole picture, figure included, moves with the camera
+            return np.where(np.roll(alpha, -pan * i, axis=1)[..., None] > 0, moved, background), \
+                np.roll(alpha, -pan * i, axis=1)
+        for i, (false_fg, missed) in enumerate(_track(still, 8)):
+            assert missed < 0.005 and false_fg < 0.005, (pan, i, false_fg, missed)
+
+
 def _disc(cx: float, cy: float, r: float, shape=(200, 300)) -> np.ndarray:
     ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
     return ((xs - cx) ** 2 + (ys - cy) ** 2 <= r * r).astype(np.float32)

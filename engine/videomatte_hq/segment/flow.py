@@ -9,11 +9,13 @@ The warped mask's edge is then re-fitted to the current image: GrabCut decides t
 within a band around the warped edge, with the subject's colour model learnt on the
 anchored frames and kept (a model re-learnt from the tracked mask learns whatever the mask
 crept onto and then keeps it), and the background's learnt on this frame in a ring around
-the subject (what the edge competes with, not the whole frame's colours). Background that looks as it did on
-the anchored frame (followed by the camera's motion) is background, whatever the mask did since. A guided
-filter (He et al. 2010) gives the binary result a soft edge that follows the image;
-re-binarising each frame stops blur from accumulating. Measured on the public clips:
-docs/benchmarks.md, "The weight-free tracker".
+the subject (what the edge competes with, not the whole frame's colours). Background that
+looks as it did on the anchored frame (followed by the camera's motion) is background,
+whatever the mask did since; so is a part of the mask that moves as the camera does while
+the subject beside it does not (a background object of the subject's own colours, revealed
+where the subject moved off it). A guided filter (He et al. 2010) gives the binary result a
+soft edge that follows the image; re-binarising each frame stops blur from accumulating.
+Measured on the public clips: docs/benchmarks.md, "The weight-free tracker".
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ MIN_RING_PIXELS = 50
 FG_SAMPLES = 2000  # GrabCut learns both models at once: a few subject pixels go with the ring's
 SPLAT_CLOSE = 5  # px: forward-splatted subject pixels land on a grid with gaps; close them
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5  # forward-backward consistency bound (Sundaram et al. 2010), px^2
-# The anchored frame's background: corners tracked from it, a similarity transform fitted to them.
+# The camera: corners of the background tracked between frames, a similarity transform fitted to them.
 CORNERS, MIN_CORNERS, MIN_INLIERS = 400, 20, 0.5
 RANSAC_PX = 1.0
 STATIC_GREY = 3.0  # mean |difference| over a 5x5 patch (8-bit grey) under which a pixel is unchanged
+CAMERA_FLOW_PX = 0.5  # a subject pixel whose flow is the camera's within this moves as the background does...
+SUBJECT_APART_PX = 1.0  # ...where the subject's interior near it moves at least this much otherwise
+NEAR_SUBJECT = 4  # band widths: the radius of the window "the subject near it" is averaged over
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -76,6 +81,44 @@ def _is_fg(labels: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _background_corners(grey: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray | None:
+    """Corners of the background at least two band widths from the subject `fg`."""
+    far = (cv2.dilate(fg.astype(np.uint8), _disc(2 * band)) == 0).astype(np.uint8) * 255
+    return cv2.goodFeaturesToTrack(grey, CORNERS, 0.01, 7, mask=far)
+
+
+def _track_camera(then: np.ndarray, now: np.ndarray, points: np.ndarray | None,
+                 guess: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The camera's similarity transform mapping `now` onto `then` (RANSAC on `points` of `then` tracked into
+    `now`, pyramidal Lucas-Kanade from `guess` if given), and where the points landed. None where no camera
+    motion explains the background (too few corners, or parallax / a moving background)."""
+    if points is None or len(points) < MIN_CORNERS:
+        return None
+    flags = 0 if guess is None else cv2.OPTFLOW_USE_INITIAL_FLOW
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(then, now, points, None if guess is None else guess.copy(),
+                                                winSize=(21, 21), maxLevel=3, flags=flags)
+    ok = status.ravel() == 1
+    if ok.sum() < MIN_CORNERS:
+        return None
+    model, inliers = cv2.estimateAffinePartial2D(moved[ok], points[ok], method=cv2.RANSAC,
+                                                 ransacReprojThreshold=RANSAC_PX)
+    if model is None or inliers.sum() < max(MIN_CORNERS, MIN_INLIERS * ok.sum()):
+        return None
+    return model, moved
+
+
+def _looks_unchanged(now: np.ndarray, then: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Pixels of `now` that look as `then` did where the camera transform `model` (now -> then) puts them."""
+    h, w = now.shape
+    back = cv2.warpAffine(then, model, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.boxFilter(np.abs(now.astype(np.float32) - back.astype(np.float32)), -1, (5, 5)) <= STATIC_GREY
+
+
 class AnchorBackground:
     """The anchored frame's background, followed by the camera. A similarity transform (RANSAC on corners of
     the background tracked from the anchored frame) maps each frame onto the anchored one; pixels that look as
@@ -84,36 +127,22 @@ class AnchorBackground:
 
     def __init__(self, grey: np.ndarray, fg: np.ndarray, band: int) -> None:
         self.grey = grey
-        near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * band + 1, 4 * band + 1))
-        self.subject = cv2.dilate(fg.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-        mask = (cv2.dilate(fg.astype(np.uint8), near) == 0).astype(np.uint8) * 255
-        self.points = cv2.goodFeaturesToTrack(grey, CORNERS, 0.01, 7, mask=mask)
-        self.guess = None if self.points is None else self.points.copy()
+        self.subject = cv2.dilate(fg.astype(np.uint8), _disc(2))
+        self.points = _background_corners(grey, fg, band)
+        self.guess = self.points
 
     def unchanged(self, grey: np.ndarray) -> np.ndarray | None:
         """Background pixels of this frame unchanged since the anchored frame; None where no camera motion
-        explains the background (too few corners, or parallax / a moving background)."""
-        if self.points is None or len(self.points) < MIN_CORNERS:
+        explains the background."""
+        found = _track_camera(self.grey, grey, self.points, self.guess)
+        if found is None:
             return None
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(self.grey, grey, self.points, self.guess.copy(),
-                                                    winSize=(21, 21), maxLevel=3,
-                                                    flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
-        ok = status.ravel() == 1
-        if ok.sum() < MIN_CORNERS:
-            return None
-        model, inliers = cv2.estimateAffinePartial2D(moved[ok], self.points[ok], method=cv2.RANSAC,
-                                                     ransacReprojThreshold=RANSAC_PX)
-        if model is None or inliers.sum() < max(MIN_CORNERS, MIN_INLIERS * ok.sum()):
-            return None
-        self.guess = moved
+        model, self.guess = found
         h, w = grey.shape
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP  # model maps this frame onto the anchored one
-        then = cv2.warpAffine(self.grey, model, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        inside = cv2.warpAffine(np.ones_like(self.grey), model, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-        subject = cv2.warpAffine(self.subject, model, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                                 borderValue=1)
-        diff = cv2.boxFilter(np.abs(grey.astype(np.float32) - then.astype(np.float32)), -1, (5, 5))
-        return (inside == 1) & (subject == 0) & (diff <= STATIC_GREY)
+        flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP  # model maps this frame onto the anchored one
+        inside = cv2.warpAffine(np.ones_like(self.grey), model, (w, h), flags=flags)
+        subject = cv2.warpAffine(self.subject, model, (w, h), flags=flags, borderValue=1)
+        return (inside == 1) & (subject == 0) & _looks_unchanged(grey, self.grey, model)
 
 
 class FlowTracker:
@@ -142,7 +171,7 @@ class FlowTracker:
 
     def _labels(self, fg: np.ndarray, band: int) -> np.ndarray:
         """Decided far from the edge of `fg`, probable (the image decides) within `band` of it."""
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+        kernel = _disc(band)
         m8 = fg.astype(np.uint8)
         labels = np.where(fg, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
         labels[cv2.erode(m8, kernel) > 0] = cv2.GC_FGD
@@ -216,6 +245,28 @@ class FlowTracker:
         reached = cv2.dilate(reached, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SPLAT_CLOSE, SPLAT_CLOSE)))
         return (warped >= 0.5) & (reached == 0) & ~consistent
 
+    def _with_camera(self, small: np.ndarray, backward: np.ndarray, grid: np.ndarray, warped: np.ndarray,
+                     band: int) -> np.ndarray | None:
+        """Warped-subject pixels that move as the background does where the subject near them does not: background
+        the mask took in, e.g. where the subject revealed a background object of its own colours (colour cannot
+        tell them apart; motion can). The flow there is the camera's, and the image is the previous frame's
+        moved by the camera. Near a subject that itself moves with the camera (a still subject, a locked-off
+        shot) motion tells nothing apart, and nothing is taken there. None where no camera motion is found."""
+        found = _track_camera(self.prev_small, small, _background_corners(self.prev_small, self.prev_fg >= 0.5, band))
+        if found is None:
+            return None
+        model = found[0]
+        camera = grid @ model[:, :2].T.astype(np.float32) + model[:, 2].astype(np.float32) - grid  # as `backward`
+        fg = warped >= 0.5
+        interior = cv2.erode(fg.astype(np.uint8), _disc(band)).astype(np.float32)
+        window = (2 * NEAR_SUBJECT * band + 1,) * 2
+        weight = cv2.boxFilter(interior, -1, window, normalize=False)
+        near = cv2.boxFilter(backward * interior[..., None], -1, window, normalize=False)  # the subject's mean flow
+        near /= np.maximum(weight, 1.0)[..., None]
+        with_camera = ((backward - camera) ** 2).sum(-1) < CAMERA_FLOW_PX ** 2
+        subject_apart = (weight > 0) & (((near - camera) ** 2).sum(-1) > SUBJECT_APART_PX ** 2)
+        return fg & with_camera & subject_apart & _looks_unchanged(small, self.prev_small, model)
+
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.prev_small = self._small(image)
         size = self._work_size(image.shape)
@@ -229,13 +280,18 @@ class FlowTracker:
         small = self._small(image)
         backward = self.flow.calc(small, self.prev_small, None)  # current -> previous: pull the mask along it
         forward = self.flow.calc(self.prev_small, small, None)
-        grid_x, grid_y = np.meshgrid(np.arange(small.shape[1], dtype=np.float32),
-                                     np.arange(small.shape[0], dtype=np.float32))
-        source = (grid_x + backward[..., 0], grid_y + backward[..., 1])
+        grid = np.stack(np.meshgrid(np.arange(small.shape[1], dtype=np.float32),
+                                    np.arange(small.shape[0], dtype=np.float32)), -1)
+        source = (grid[..., 0] + backward[..., 0], grid[..., 1] + backward[..., 1])
         warped = cv2.remap(self.prev_fg, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped[self._uncovered(forward, backward, source, warped)] = 0.0
+        background = self.background.unchanged(small)
+        moving = self._with_camera(small, backward, grid, warped, self._band(self._work_size(image.shape)))
+        if moving is not None:
+            warped[moving] = 0.0
+            background = moving if background is None else background | moving
         self.prev_small = small
-        return self._fit(image, warped, anchored=False, background=self.background.unchanged(small))
+        return self._fit(image, warped, anchored=False, background=background)
 
 
 class FlowBackend:
