@@ -40,8 +40,8 @@ CORNERS, MIN_CORNERS, MIN_INLIERS = 400, 20, 0.5
 RANSAC_PX = 1.0
 STATIC_GREY = 3.0  # mean |difference| over a 5x5 patch (8-bit grey) under which a pixel is unchanged
 CAMERA_FLOW_PX = 0.5  # a subject pixel whose flow is the camera's within this moves as the background does...
-SUBJECT_APART_PX = 1.0  # ...where the subject's interior near it moves at least this much otherwise
-NEAR_SUBJECT = 4  # band widths: the radius of the window "the subject near it" is averaged over
+SUBJECT_APART_PX = 1.0  # ...where most of the subject's interior near it moves at least this much otherwise
+NEAR_SUBJECT = 4  # band widths: the radius of "near it"
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -251,21 +251,23 @@ class FlowTracker:
         the mask took in, e.g. where the subject revealed a background object of its own colours (colour cannot
         tell them apart; motion can). The flow there is the camera's, and the image is the previous frame's
         moved by the camera. Near a subject that itself moves with the camera (a still subject, a locked-off
-        shot) motion tells nothing apart, and nothing is taken there. None where no camera motion is found."""
+        shot, a still body beside a waving arm) motion tells nothing apart, and nothing is taken there. None
+        where no camera motion is found."""
         found = _track_camera(self.prev_small, small, _background_corners(self.prev_small, self.prev_fg >= 0.5, band))
         if found is None:
             return None
         model = found[0]
         camera = grid @ model[:, :2].T.astype(np.float32) + model[:, 2].astype(np.float32) - grid  # as `backward`
         fg = warped >= 0.5
+        from_camera = ((backward - camera) ** 2).sum(-1)  # px^2
+        # Most of the subject's interior near the pixel must move otherwise: a majority, not a mean, so that a
+        # still body beside a waving arm stays (its neighbourhood is mostly the body, moving with the camera).
         interior = cv2.erode(fg.astype(np.uint8), _disc(band)).astype(np.float32)
         window = (2 * NEAR_SUBJECT * band + 1,) * 2
         weight = cv2.boxFilter(interior, -1, window, normalize=False)
-        near = cv2.boxFilter(backward * interior[..., None], -1, window, normalize=False)  # the subject's mean flow
-        near /= np.maximum(weight, 1.0)[..., None]
-        with_camera = ((backward - camera) ** 2).sum(-1) < CAMERA_FLOW_PX ** 2
-        subject_apart = (weight > 0) & (((near - camera) ** 2).sum(-1) > SUBJECT_APART_PX ** 2)
-        return fg & with_camera & subject_apart & _looks_unchanged(small, self.prev_small, model)
+        alike = cv2.boxFilter(interior * (from_camera <= SUBJECT_APART_PX ** 2), -1, window, normalize=False)
+        subject_apart = (weight > 0) & (alike < 0.5 * weight)
+        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & _looks_unchanged(small, self.prev_small, model)
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.prev_small = self._small(image)
