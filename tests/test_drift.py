@@ -8,8 +8,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import run_api
+from videomatte_hq import drift
 from videomatte_hq.drift import DriftCheck
 from videomatte_hq.registry import register_backend
 from videomatte_hq.segment.flow import FlowTracker
@@ -181,6 +183,19 @@ def test_drift_check_flags_growth_shrink_and_shape_not_motion():
     assert "shape overlap" in check.departure(12, bar)
     assert check.departure(29, _disc(200, 100, 20)) is None  # the nearest anchored frame is the reference
     assert check.departure(5, np.zeros((200, 300), np.float32)) is None  # empty: the subject-lost check's
+
+
+def test_drift_check_takes_a_probability_left_on_the_model_device():
+    """SAM2 on a GPU leaves its probability there: the check reduces it there (torch's area mode) and gets the
+    same small mask as cv2 for a whole-number factor, so the same verdicts (run here on CPU tensors)."""
+    torch = pytest.importorskip("torch")
+    shape = (1023, 1536)  # 3x (341, 512)
+    check = DriftCheck({10: _disc(600, 500, 300, shape)})
+    for prob in (_disc(900, 520, 301, shape), _disc(600, 500, 380, shape), _disc(600, 500, 120, shape)):
+        soft = cv2.GaussianBlur(prob, (0, 0), 4)
+        assert np.array_equal(drift._small(torch.from_numpy(soft)), drift._small(soft))
+        assert check.departure(12, torch.from_numpy(soft)) == check.departure(12, soft)
+    assert check.departure(12, torch.from_numpy(_disc(600, 500, 380, shape))).startswith("area 1.60x")
 
 
 class _Creeping:

@@ -24,23 +24,40 @@ def test_trimap_thresholds_and_minimum_band():
     assert (t[0, soft[0] >= 0.9] == FG).all() and (t[0, soft[0] <= 0.1] == BG).all()
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("blocks_max, device", [(1.0, None), (trimap_module.EDGE_BLOCKS_MAX, None), (0.0, None),
-                                                (1.0, "cpu")])
-def test_edge_band_is_the_full_frame_morphology(seed, blocks_max, device, monkeypatch):
-    """Only the blocks near a change are computed (or the whole frame, past the ragged-mask limit, or by torch
-    convolutions: the GPU path, run here on the CPU); the pixels are those of cv2 over the whole frame, for any
-    shape, size (blocks cut by the border) and radius (wider than a block too)."""
-    monkeypatch.setattr(trimap_module, "EDGE_BLOCKS_MAX", blocks_max)
-    rng = np.random.default_rng(seed)
+def _random_masks(rng) -> tuple[list[np.ndarray], int]:
+    """Masks of any shape and size (blocks cut by the border), smooth, sparse, empty and full, and a radius (wider
+    than a block too)."""
     h, w = rng.integers(1, 3 * EDGE_BLOCK, 2)
-    radius = int(rng.integers(1, 2 * EDGE_BLOCK))
     noise = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), float(rng.uniform(1, 12)))
-    for mask in ((noise > np.median(noise)).astype(np.uint8), (rng.random((h, w)) < 0.002).astype(np.uint8),
-                 np.zeros((h, w), np.uint8), np.ones((h, w), np.uint8)):
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        expected = cv2.dilate(mask, kernel) != cv2.erode(mask, kernel)
-        assert np.array_equal(edge_band(mask, radius, device), expected)
+    masks = [(noise > np.median(noise)).astype(np.uint8), (rng.random((h, w)) < 0.002).astype(np.uint8),
+             np.zeros((h, w), np.uint8), np.ones((h, w), np.uint8)]
+    return masks, int(rng.integers(1, 2 * EDGE_BLOCK))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("blocks_max", [1.0, trimap_module.EDGE_BLOCKS_MAX, 0.0])
+def test_edge_band_is_the_full_frame_morphology(seed, blocks_max, monkeypatch):
+    """Only the blocks near a change are computed (or the whole frame, past the ragged-mask limit); the pixels
+    are those of cv2 over the whole frame."""
+    monkeypatch.setattr(trimap_module, "EDGE_BLOCKS_MAX", blocks_max)
+    masks, radius = _random_masks(np.random.default_rng(seed))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    for mask in masks:
+        assert np.array_equal(edge_band(mask, radius), cv2.dilate(mask, kernel) != cv2.erode(mask, kernel))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_trimap_on_a_torch_device_is_the_host_trimap(seed):
+    """The GPU path (a probability left where SAM2 ran, thresholds and band by running sums there), run here on
+    the CPU: the same trimap as numpy and cv2, from a tensor and from a numpy array with a device."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    masks, radius = _random_masks(rng)
+    for mask in masks:
+        prob = np.clip(mask * 0.8 + rng.normal(0.1, 0.2, mask.shape), 0, 1).astype(np.float32)
+        expected = make_trimap(prob, 0.9, 0.1, radius)
+        assert np.array_equal(make_trimap(torch.from_numpy(prob), 0.9, 0.1, radius), expected)
+        assert np.array_equal(make_trimap(prob, 0.9, 0.1, radius, "cpu"), expected)
 
 
 def test_unit_trimap_values():

@@ -18,12 +18,20 @@ MIN_CENTRED_IOU = 0.6
 CHECK_SIDE = 512  # masks are compared at this long side: the measures are relative, and it keeps them cheap
 
 
-def _small(mask: np.ndarray) -> np.ndarray:
+def _small(mask) -> np.ndarray:
+    """The mask at CHECK_SIDE, from a numpy array or from a torch tensor where its model ran (reduced there: only
+    the small mask comes back; torch's area mode is cv2's INTER_AREA for whole-number factors, and near it
+    otherwise)."""
     h, w = mask.shape
     scale = min(1.0, CHECK_SIDE / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if not isinstance(mask, np.ndarray):
+        import torch.nn.functional as F  # the mask is a torch tensor
+
+        small = F.interpolate(mask[None, None].float(), size, mode="area")[0, 0] if scale < 1 else mask
+        return (small >= 0.5).cpu().numpy()
     if scale < 1:
-        mask = cv2.resize(mask.astype(np.float32, copy=False), (max(1, round(w * scale)), max(1, round(h * scale))),
-                          interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask.astype(np.float32, copy=False), size[::-1], interpolation=cv2.INTER_AREA)
     return mask >= 0.5
 
 
@@ -40,8 +48,9 @@ class DriftCheck:
     def __init__(self, anchors: dict[int, np.ndarray]) -> None:
         self.anchors = {frame: _small(mask) for frame, mask in anchors.items() if (mask >= 0.5).any()}
 
-    def departure(self, frame: int, prob: np.ndarray) -> str | None:
-        """Why this frame's mask looks drifted, or None. Empty masks are the subject-lost check's."""
+    def departure(self, frame: int, prob) -> str | None:
+        """Why this frame's mask looks drifted, or None (`prob`: as make_trimap takes it). Empty masks are the
+        subject-lost check's."""
         mask = _small(prob)
         if not self.anchors or not mask.any():
             return None

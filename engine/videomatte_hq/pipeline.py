@@ -93,9 +93,9 @@ class _Segmenter:
         self.backend = segment.backend_class(config.backend("segment"))(config, events.warning)
         fg, bg, min_radius = config.thresholds()
         self.thresholds = fg, bg, band_radius(min_radius, plan.source.height, plan.source.width)
-        # Beside a model on a GPU the trimap's band is computed there: a ragged 4K mask took 0.5 s in cv2.
+        # Beside a model on a GPU the trimap is computed there (SAM2's probability is already there).
         device = str(getattr(self.backend, "device", ""))
-        self.band_device = device if device.startswith("cuda") else None
+        self.trimap_device = device if device.startswith("cuda") else None
         self.hash = plan.hashes["segment"]
         self.lost: list[int] = []
         self.drifted: dict[int, str] = {}
@@ -104,9 +104,9 @@ class _Segmenter:
     def track(self, read) -> Iterator[tuple[int, np.ndarray, bool]]:
         return segment.track(self.backend, self.plan.frames, self.plan.anchor_frame, self.plan.anchors, read)
 
-    def trimap(self, frame: int, prob: np.ndarray) -> tuple[np.ndarray, str | None]:
+    def trimap(self, frame: int, prob) -> tuple[np.ndarray, str | None]:
         """The frame's trimap and why its mask looks drifted (None: it does not); any thread."""
-        return make_trimap(prob, *self.thresholds, self.band_device), self.drift.departure(frame, prob)
+        return make_trimap(prob, *self.thresholds, self.trimap_device), self.drift.departure(frame, prob)
 
     def record(self, frame: int, trimap: np.ndarray, subject_lost: bool, departure: str | None) -> None:
         """Write the trimap unless a killed run with these settings wrote it (propagation is sequential, so such

@@ -19,27 +19,47 @@ def band_radius(min_radius_1080: float, height: int, width: int) -> int:
     return max(1, int(round(min_radius_1080 * min(height, width) / 1080)))
 
 
-def make_trimap(prob: np.ndarray, fg_threshold: float, bg_threshold: float, min_radius: int,
+def _ellipse(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def make_trimap(prob, fg_threshold: float, bg_threshold: float, min_radius: int,
                 device: str | None = None) -> np.ndarray:
-    """fg >= fg_threshold, bg <= bg_threshold, unknown between, plus at least `min_radius` px each side of the edge
-    (computed on the torch `device` if given: edge_band)."""
+    """fg >= fg_threshold, bg <= bg_threshold, unknown between, plus at least `min_radius` px each side of the edge.
+
+    `prob`: (H, W) float32, a numpy array or a torch tensor where its model ran. A tensor, or a numpy array with a
+    torch `device` (a GPU beside a model), has the whole trimap computed there (the same values): only the uint8
+    trimap comes back to the host."""
+    if device is not None or not isinstance(prob, np.ndarray):
+        return _trimap_torch(prob, fg_threshold, bg_threshold, _ellipse(min_radius), device)
     trimap = np.full(prob.shape, UNKNOWN, np.uint8)
     trimap[prob >= fg_threshold] = FG
     trimap[prob <= bg_threshold] = BG
     mask = (prob >= 0.5).view(np.uint8)
-    trimap[edge_band(mask, min_radius, device)] = UNKNOWN
+    trimap[edge_band(mask, min_radius)] = UNKNOWN
     return trimap
 
 
-def edge_band(mask: np.ndarray, radius: int, device: str | None = None) -> np.ndarray:
+def _trimap_torch(prob, fg_threshold: float, bg_threshold: float, kernel: np.ndarray, device: str | None):
+    """make_trimap with torch, on `prob`'s device (or `device`); the band from running sums (`_window_holds`): a
+    ragged 4K mask took 0.5 s in cv2."""
+    import torch  # only where a torch model runs
+
+    prob = torch.as_tensor(prob, device=device)
+    trimap = torch.full(prob.shape, UNKNOWN, dtype=torch.uint8, device=prob.device)
+    trimap[prob >= fg_threshold] = FG
+    trimap[prob <= bg_threshold] = BG
+    fg = (prob >= 0.5).to(torch.uint8)
+    trimap[_window_holds(fg, kernel) & _window_holds(1 - fg, kernel)] = UNKNOWN
+    return trimap.cpu().numpy()
+
+
+def edge_band(mask: np.ndarray, radius: int) -> np.ndarray:
     """Pixels whose elliptic window of `radius` holds both mask values: `dilate(mask) != erode(mask)` with that
     kernel, as cv2 computes it, but only in the blocks within `radius` of a change (the same pixels; at 4K the
     full-frame morphology with a 25 px ellipse cost 0.2 s a frame). A ragged mask, near a change almost everywhere,
-    takes the full-frame morphology. With a torch `device` (a GPU beside a model) the same pixels come from
-    running sums there (`_window_holds`)."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    if device is not None:
-        return _edge_band_torch(mask, kernel, device)
+    takes the full-frame morphology."""
+    kernel = _ellipse(radius)
     height, width = mask.shape
     edge = np.zeros(mask.shape, bool)
     b = EDGE_BLOCK
@@ -63,14 +83,6 @@ def edge_band(mask: np.ndarray, radius: int, device: str | None = None) -> np.nd
             band = cv2.dilate(crop, kernel) != cv2.erode(crop, kernel)
             edge[y0:y1, x0:x1] = band[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
     return edge
-
-
-def _edge_band_torch(mask: np.ndarray, kernel: np.ndarray, device: str) -> np.ndarray:
-    """edge_band on a torch device: the mask goes up (8 MB at 4K), the band comes back."""
-    import torch  # only where a torch model runs
-
-    fg = torch.from_numpy(mask).to(device)
-    return (_window_holds(fg, kernel) & _window_holds(1 - fg, kernel)).cpu().numpy()
 
 
 def _window_holds(mask, kernel: np.ndarray):

@@ -114,12 +114,12 @@ class VideoSession:
         p.inference_state["im"] = im
         return im, bgr.shape[:2]
 
-    def step(self, image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    def step(self, image: np.ndarray, mask: np.ndarray | None = None):
         """Propagate to the next frame, `image` as uint8 RGB (re-prompted with `mask` if given).
 
-        Returns the full-resolution probability (H, W) float32, the sigmoid of the mask logits computed where
-        the model runs (one pass on the device, no float math on the host), and the object score logit; a score
-        <= 0 means the model lost the subject (the predictor then sets every logit to -1024: probability 0)."""
+        Returns the full-resolution probability (H, W) float32, the sigmoid of the mask logits as a torch tensor
+        on the model's device (no float math on the host), and the object score logit; a score <= 0 means the
+        model lost the subject (the predictor then sets every logit to -1024: probability 0)."""
         p, torch = self.predictor, self.torch
         with torch.inference_mode():
             im, (h, w) = self._frame(image)
@@ -138,4 +138,4 @@ class VideoSession:
                 vh, vw = round(h * gain), round(w * gain)
             logits = torch.nn.functional.interpolate(low[None, :1, :vh, :vw].float(), (h, w), mode="bilinear",
                                                      align_corners=False)[0, 0]
-        return torch.sigmoid(logits).cpu().numpy(), score
+        return torch.sigmoid(logits), score

@@ -18,7 +18,8 @@ from ..io.source import Decoded
 
 
 class Tracker(Protocol):
-    """Follows one subject through consecutive frames; probabilities are (H, W) float32 in [0, 1]."""
+    """Follows one subject through consecutive frames; probabilities are (H, W) float32 in [0, 1]: numpy arrays, or
+    torch tensors on the device the model ran on (the trimap and the drift check then work there)."""
 
     subject_lost: bool  # after each call: the model no longer sees the subject on that frame
 
@@ -34,7 +35,7 @@ class SegmentBackend(Protocol):
     # Optional: `mask_from_box(config, image, box) -> mask | None` where the model can turn a box prompt into a
     # mask (auto-anchor asks for it instead of checking backend names); `frame_input = "u8"` where its trackers
     # take the frame's 8-bit RGB copy (made once at decode) instead of the float frame; `device`, the torch device
-    # its model runs on (on a GPU the trimap's band is computed there too).
+    # its model runs on (on a GPU the trimap is computed there, whether the probability comes as a tensor or not).
 
     @staticmethod
     def model_files(config) -> list[Path]:

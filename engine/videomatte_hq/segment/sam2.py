@@ -18,17 +18,20 @@ from ..ultralytics_models import VideoSession, configure_offline, load_model, pr
 
 
 class SAMTracker:
-    """Takes each frame as its 8-bit RGB copy (what ultralytics' preprocessing reads)."""
+    """Takes each frame as its 8-bit RGB copy (what ultralytics' preprocessing reads); gives probabilities as numpy
+    arrays, or on CUDA as tensors there."""
 
     def __init__(self, backend: "SAM2Backend") -> None:
         self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
                                     backend.fp16, stretched=backend.stretched, threads=backend.threads)
         self.subject_lost = False
 
-    def _prob(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    def _prob(self, image: np.ndarray, mask: np.ndarray | None):
         prob, score = self.session.step(image, mask)
         self.subject_lost = score <= 0
-        return prob
+        # On a GPU the probability stays there (33 MB a 4K frame): the trimap and the drift check's small mask are
+        # made beside it, and only the uint8 trimap comes back.
+        return prob if prob.is_cuda else prob.numpy()
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._prob(image, mask)
