@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The next GPU session's script: SAM2's probability kept on the GPU (thresholds, band and the drift check's mask
+# there; only the uint8 trimap comes back) against the revision before it, the whole run in fp32 (SAM2 stepped
+# faster in fp32 than fp16 in every session so far), and the probe. Carries .whl and .baseline
+# (`mkdir .baseline && git archive 0fe0c46 engine | tar -x -C .baseline`).
+set -uo pipefail
+source bench/gpu_setup.sh
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+timeout 230 python3 bench/throughput.py --frames 20 --baseline 0fe0c46 --baseline-dir .baseline --device cuda \
+  --precision fp16 --backends sam2:mematte $W 2>&1 | tee "$OUT/throughput_sam2.txt"
+timeout 100 python3 bench/throughput.py --frames 20 --device cuda --precision fp32 --backends sam2:mematte $W 2>&1 \
+  | tee "$OUT/throughput_sam2_fp32.txt"
+timeout 60 python3 bench/gpu_sam2_probe.py /tmp/w/sam2_l.pt 2>&1 | tee "$OUT/sam2_probe.txt"
