@@ -19,7 +19,8 @@ def band_radius(min_radius_1080: float, height: int, width: int) -> int:
     return max(1, int(round(min_radius_1080 * min(height, width) / 1080)))
 
 
-def _ellipse(radius: int) -> np.ndarray:
+def ellipse(radius: int) -> np.ndarray:
+    """cv2's elliptic structuring element of that radius."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
@@ -31,7 +32,7 @@ def make_trimap(prob, fg_threshold: float, bg_threshold: float, min_radius: int,
     torch `device` (a GPU beside a model), has the whole trimap computed there (the same values): only the uint8
     trimap comes back to the host."""
     if device is not None or not isinstance(prob, np.ndarray):
-        return _trimap_torch(prob, fg_threshold, bg_threshold, _ellipse(min_radius), device)
+        return _trimap_torch(prob, fg_threshold, bg_threshold, ellipse(min_radius), device)
     trimap = np.full(prob.shape, UNKNOWN, np.uint8)
     trimap[prob >= fg_threshold] = FG
     trimap[prob <= bg_threshold] = BG
@@ -59,7 +60,7 @@ def edge_band(mask: np.ndarray, radius: int) -> np.ndarray:
     kernel, as cv2 computes it, but only in the blocks within `radius` of a change (the same pixels; at 4K the
     full-frame morphology with a 25 px ellipse cost 0.2 s a frame). A ragged mask, near a change almost everywhere,
     takes the full-frame morphology."""
-    kernel = _ellipse(radius)
+    kernel = ellipse(radius)
     height, width = mask.shape
     edge = np.zeros(mask.shape, bool)
     b = EDGE_BLOCK

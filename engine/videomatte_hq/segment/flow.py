@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..trimap import band_radius
+from ..trimap import band_radius, ellipse
 
 GUIDED_EPS = 1e-3
 GRABCUT_ITERATIONS = 2
@@ -33,7 +33,7 @@ GRABCUT_SEED = 0x5EED
 BG_RING = 3  # the background colour model is learnt within this many band widths outside the subject
 MIN_RING_PIXELS = 50
 FG_SAMPLES = 2000  # GrabCut learns both models at once: a few subject pixels go with the ring's
-SPLAT_CLOSE = 5  # px: forward-splatted subject pixels land on a grid with gaps; close them
+SPLAT_CLOSE = 2  # px radius: forward-splatted subject pixels land on a grid with gaps; close them
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5  # forward-backward consistency bound (Sundaram et al. 2010), px^2
 # The camera: corners of the background tracked between frames, a similarity transform fitted to them.
 CORNERS, MIN_CORNERS, MIN_INLIERS = 400, 20, 0.5
@@ -88,13 +88,9 @@ def _is_fg(labels: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
 def _background_corners(grey: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray | None:
     """Corners of the background at least two band widths from the subject `fg`."""
-    far = (cv2.dilate(fg.astype(np.uint8), _disc(2 * band)) == 0).astype(np.uint8) * 255
+    far = (cv2.dilate(fg.astype(np.uint8), ellipse(2 * band)) == 0).astype(np.uint8) * 255
     return cv2.goodFeaturesToTrack(grey, CORNERS, 0.01, 7, mask=far)
 
 
@@ -134,7 +130,7 @@ class AnchorBackground:
 
     def __init__(self, grey: np.ndarray, fg: np.ndarray, band: int) -> None:
         self.grey = grey
-        self.subject = cv2.dilate(fg.astype(np.uint8), _disc(2))
+        self.subject = cv2.dilate(fg.astype(np.uint8), ellipse(2))
         self.points = _background_corners(grey, fg, band)
         self.guess = self.points
 
@@ -178,7 +174,7 @@ class FlowTracker:
 
     def _labels(self, fg: np.ndarray, band: int) -> np.ndarray:
         """Decided far from the edge of `fg`, probable (the image decides) within `band` of it."""
-        kernel = _disc(band)
+        kernel = ellipse(band)
         m8 = fg.astype(np.uint8)
         labels = np.where(fg, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
         labels[cv2.erode(m8, kernel) > 0] = cv2.GC_FGD
@@ -252,7 +248,7 @@ class FlowTracker:
         reached = np.zeros((h, w), np.uint8)
         reached[np.clip(np.round(ys + forward[ys, xs, 1]).astype(int), 0, h - 1),
                 np.clip(np.round(xs + forward[ys, xs, 0]).astype(int), 0, w - 1)] = 1
-        reached = cv2.dilate(reached, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SPLAT_CLOSE, SPLAT_CLOSE)))
+        reached = cv2.dilate(reached, ellipse(SPLAT_CLOSE))
         return (warped >= 0.5) & (reached == 0) & ~consistent
 
     def _with_camera(self, small: np.ndarray, backward: np.ndarray, grid: np.ndarray, warped: np.ndarray,
@@ -272,7 +268,7 @@ class FlowTracker:
         from_camera = ((backward - camera) ** 2).sum(-1)  # px^2
         # Most of the subject's interior near the pixel must move otherwise: a majority, not a mean, so that a
         # still body beside a waving arm stays (its neighbourhood is mostly the body, moving with the camera).
-        interior = cv2.erode(fg.astype(np.uint8), _disc(band)).astype(np.float32)
+        interior = cv2.erode(fg.astype(np.uint8), ellipse(band)).astype(np.float32)
         window = (2 * NEAR_SUBJECT * band + 1,) * 2
         weight = cv2.boxFilter(interior, -1, window, normalize=False)
         alike = cv2.boxFilter(interior * (from_camera <= SUBJECT_APART_PX ** 2), -1, window, normalize=False)
