@@ -211,7 +211,7 @@ class FlowTracker:
                 cv2.GC_EVAL_FREEZE_MODEL)
         return _is_fg(labels)
 
-    def _fit(self, image: np.ndarray, prior: np.ndarray, anchored: bool,
+    def _fit(self, image: np.ndarray, greys: tuple[np.ndarray, np.ndarray], prior: np.ndarray, anchored: bool,
              background: np.ndarray | None = None) -> np.ndarray:
         h, w = image.shape[:2]
         size = self._work_size(image.shape)
@@ -223,14 +223,18 @@ class FlowTracker:
         self.prev_fg = self._grabcut(img8, labels, band, anchored).astype(np.float32)
         self.subject_lost = not self.prev_fg.any()
         # The soft edge: the binary mask guided by the image, found at the working size and applied at the plate's.
-        grey = _grey(image)
+        grey, work = greys
         radius = max(1, round(band_radius(self.edge_radius_1080, h, w) * size[0] / w))
         full = None if size == (w, h) else grey
-        return np.clip(guided_filter(self._resize(grey, size, cv2.INTER_AREA), self.prev_fg, radius, GUIDED_EPS, full),
-                       0.0, 1.0)
+        return np.clip(guided_filter(work, self.prev_fg, radius, GUIDED_EPS, full), 0.0, 1.0)
 
-    def _small(self, image: np.ndarray) -> np.ndarray:
-        grey = self._resize(_grey(image), self._work_size(image.shape), cv2.INTER_AREA)
+    def _greys(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The plate's grey, and that at the working size: made once a frame, for the flow and the soft edge."""
+        grey = _grey(image)
+        return grey, self._resize(grey, self._work_size(image.shape), cv2.INTER_AREA)
+
+    @staticmethod
+    def _u8(grey: np.ndarray) -> np.ndarray:
         return (grey * 255).round().astype(np.uint8)
 
     def _uncovered(self, forward: np.ndarray, backward: np.ndarray, source: tuple[np.ndarray, np.ndarray],
@@ -276,16 +280,18 @@ class FlowTracker:
         return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & _looks_unchanged(small, self.prev_small, model)
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        self.prev_small = self._small(image)
+        greys = self._greys(image)
+        self.prev_small = self._u8(greys[1])
         size = self._work_size(image.shape)
-        prob = self._fit(image, self._resize(mask.astype(np.float32), size, cv2.INTER_LINEAR), anchored=True)
+        prob = self._fit(image, greys, self._resize(mask.astype(np.float32), size, cv2.INTER_LINEAR), anchored=True)
         self.background = AnchorBackground(self.prev_small, self.prev_fg >= 0.5, self._band(size))
         return prob
 
     reanchor = start
 
     def step(self, image: np.ndarray) -> np.ndarray:
-        small = self._small(image)
+        greys = self._greys(image)
+        small = self._u8(greys[1])
         backward = self.flow.calc(small, self.prev_small, None)  # current -> previous: pull the mask along it
         forward = self.flow.calc(self.prev_small, small, None)
         grid = np.stack(np.meshgrid(np.arange(small.shape[1], dtype=np.float32),
@@ -294,12 +300,12 @@ class FlowTracker:
         warped = cv2.remap(self.prev_fg, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped[self._uncovered(forward, backward, source, warped)] = 0.0
         background = self.background.unchanged(small)
-        moving = self._with_camera(small, backward, grid, warped, self._band(self._work_size(image.shape)))
+        moving = self._with_camera(small, backward, grid, warped, self._band(small.shape))
         if moving is not None:
             warped[moving] = 0.0
             background = moving if background is None else background | moving
         self.prev_small = small
-        return self._fit(image, warped, anchored=False, background=background)
+        return self._fit(image, greys, warped, anchored=False, background=background)
 
 
 class FlowBackend:
