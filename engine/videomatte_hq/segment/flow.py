@@ -277,7 +277,8 @@ class FlowTracker:
         weight = cv2.boxFilter(interior, -1, window, normalize=False)
         alike = cv2.boxFilter(interior * (from_camera <= SUBJECT_APART_PX ** 2), -1, window, normalize=False)
         subject_apart = (weight > 0) & (alike < 0.5 * weight)
-        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & _looks_unchanged(small, self.prev_small, model)
+        unchanged = _looks_unchanged(small, self.prev_small, model)
+        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & unchanged
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         greys = self._greys(image)
