@@ -167,7 +167,7 @@ def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
     from videomatte_hq.refine.device_tiles import DeviceCanvas
     from videomatte_hq.refine.mematte.backend import MEMatteBackend
     from videomatte_hq.refine.tiling import FrameMemory, HostCanvas, TiledRefiner
-    from videomatte_hq.trimap import UNKNOWN, trimap_to_unit
+    from videomatte_hq.trimap import UNKNOWN
 
     config = build_config(overrides={"mematte_checkpoint": str(mematte_checkpoint), "allow_external_paths": True,
                                      "device": "cpu"})
@@ -177,8 +177,8 @@ def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
         refine = backend.refine
 
         @staticmethod
-        def tile_canvas(image, unit, overlap):
-            return DeviceCanvas(backend.forward_tiles, backend.device, image, unit, overlap)
+        def tile_canvas(image, trimap, overlap):
+            return DeviceCanvas(backend.forward_tiles, backend.device, image, trimap, overlap)
 
     rng = np.random.default_rng(2)
     image = rng.random((130, 190, 3), dtype=np.float32)
@@ -187,7 +187,7 @@ def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
     trimap[25:115, 35:45] = trimap[25:115, 145:155] = trimap[25:35, 35:155] = UNKNOWN
     moved = np.roll(trimap, 3, axis=0)
     moved[:, 100:] = trimap[:, 100:]  # the right half of the band stays: its tiles are reused
-    assert isinstance(backend.tile_canvas(image, trimap_to_unit(trimap), 16), HostCanvas)  # on the CPU
+    assert isinstance(backend.tile_canvas(image, trimap, 16), HostCanvas)  # on the CPU
     results = []
     for refiner_backend in (OnDevice(), backend):
         refiner = TiledRefiner(refiner_backend, 64, 16, 3, True, 0.98, 0.01)

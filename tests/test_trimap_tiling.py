@@ -65,6 +65,9 @@ def test_unit_trimap_values():
     unit = trimap_to_unit(trimap)
     assert unit.dtype == np.float32 and unit[0, 0] == 0.0 and unit[15, 15] == 1.0
     assert np.all(unit.ravel()[1:255] == 0.5)
+    torch = pytest.importorskip("torch")
+    on_device = trimap_to_unit(torch.from_numpy(trimap))  # the device canvas's: the uint8 trimap uploaded
+    assert on_device.dtype == torch.float32 and np.array_equal(on_device.numpy(), unit)
 
 
 def test_band_radius_scales_with_resolution():

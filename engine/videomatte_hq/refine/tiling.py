@@ -65,10 +65,11 @@ def blend_weight(tile: Tile, height: int, width: int, overlap: int) -> np.ndarra
 class HostCanvas:
     """Tiles cut, refined by `backend.refine` and blended in numpy."""
 
-    def __init__(self, backend, image: np.ndarray, unit: np.ndarray, overlap: int) -> None:
-        self.backend, self.image, self.unit, self.overlap = backend, image, unit, overlap
-        self.acc = np.zeros(unit.shape, np.float32)
-        self.wsum = np.zeros(unit.shape, np.float32)
+    def __init__(self, backend, image: np.ndarray, trimap: np.ndarray, overlap: int) -> None:
+        self.backend, self.image, self.overlap = backend, image, overlap
+        self.unit = trimap_to_unit(trimap)
+        self.acc = np.zeros(trimap.shape, np.float32)
+        self.wsum = np.zeros(trimap.shape, np.float32)
 
     def add(self, tile: Tile, alpha: np.ndarray) -> None:
         weight = blend_weight(tile, *self.acc.shape, self.overlap)
@@ -132,9 +133,8 @@ class TiledRefiner:
         height, width = trimap.shape
         unknown = trimap == UNKNOWN
         tiles = [t for t in tile_grid(height, width, self.tile_size, self.overlap) if unknown[t.slices].any()]
-        unit = trimap_to_unit(trimap)
         make_canvas = getattr(self.backend, "tile_canvas", None)
-        canvas = (make_canvas or partial(HostCanvas, self.backend))(image, unit, self.overlap)
+        canvas = (make_canvas or partial(HostCanvas, self.backend))(image, trimap, self.overlap)
         todo: list[Tile] = []
         for tile in tiles:
             if self._reusable(tile, unknown, image_u8, prev):

@@ -86,10 +86,10 @@ class MEMatteBackend:
         trimap = torch.from_numpy(np.stack(trimaps))[:, None].to(self.device)
         return list(self.forward_tiles(image, trimap)[:, 0].cpu().numpy())
 
-    def tile_canvas(self, image: np.ndarray, unit: np.ndarray, overlap: int) -> DeviceCanvas | HostCanvas:
+    def tile_canvas(self, image: np.ndarray, trimap: np.ndarray, overlap: int) -> DeviceCanvas | HostCanvas:
         """The tiler's canvas: on CUDA the frame stays on the GPU (refine/device_tiles.py: one upload and one
         download a frame instead of one each per batch, no host blending); on the CPU the numpy one, which is
         no slower there (there is no transfer to save)."""
         if self.device.type == "cuda":
-            return DeviceCanvas(self.forward_tiles, self.device, image, unit, overlap)
-        return HostCanvas(self, image, unit, overlap)
+            return DeviceCanvas(self.forward_tiles, self.device, image, trimap, overlap)
+        return HostCanvas(self, image, trimap, overlap)
