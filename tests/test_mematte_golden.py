@@ -135,3 +135,27 @@ def test_batch_equals_one_by_one(rule_weights):
         one = model(image, trimap)
         two = model(flipped_image, flipped_trimap)
     assert torch.allclose(batch[0], one[0], atol=1e-12) and torch.allclose(batch[1], two[0], atol=1e-12)
+
+
+def test_routed_block_batch_with_unequal_kept_tokens():
+    """A routed block's global attention over a batch whose images keep different numbers of tokens (none, some,
+    all) equals each image's kept tokens attending among themselves alone."""
+    from videomatte_hq.refine.mematte.model import Block
+
+    torch.manual_seed(0)
+    block = Block(32, 4, 0, routed=True).double().eval()
+    x = torch.randn(3, 4, 5, 32, dtype=torch.float64)
+    keep = torch.zeros(3, 20, dtype=torch.bool)
+    keep[1, [0, 3, 4, 11, 19]] = True
+    keep[2] = True
+    with torch.no_grad():
+        batch = block(x, keep)
+        for i in range(3):
+            tokens = x[i].reshape(20, 32)
+            msa = block.efficient_block(x[i:i + 1]).reshape(20, 32)
+            if keep[i].any():
+                msa[keep[i]] = block.attn(block.norm1(tokens[keep[i]][None]))[0]
+            y = x[i:i + 1] + msa.reshape(1, 4, 5, 32)
+            y = y + block.mlp(block.norm2(y))
+            alone = block.residual(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+            assert torch.allclose(batch[i:i + 1], alone, atol=1e-12), f"image {i}"

@@ -47,8 +47,10 @@ class Attention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * rel_pos_size - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * rel_pos_size - 1, head_dim))
 
-    def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        """x: (B, N, C); `hw` is the window's grid when rel-pos applies."""
+    def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, N, C); `hw` is the window's grid when rel-pos applies; `key_mask` (B, N) bool: the keys each
+        image's queries may attend to (the others get no weight)."""
         b, n, _ = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.reshape(3, b * self.num_heads, n, -1).unbind(0)
@@ -61,6 +63,9 @@ class Attention(nn.Module):
             rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, rh)
             rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, rw)
             attn = (attn.view(-1, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).view(-1, n, n)
+        if key_mask is not None:  # the dtype's lowest value, not -inf: a row without any key stays finite
+            attn = attn.view(b, self.num_heads, n, n).masked_fill(~key_mask[:, None, None, :],
+                                                                   torch.finfo(attn.dtype).min).view(-1, n, n)
         attn = attn.softmax(dim=-1)
         out = (attn @ v).view(b, self.num_heads, n, -1).permute(0, 2, 1, 3).reshape(b, n, -1)
         return self.proj(out)
@@ -192,6 +197,22 @@ class Block(nn.Module):
         out = self.attn(windows.reshape(-1, n, windows.shape[-1]), (self.window, self.window))
         return window_unpartition(out.view(-1, self.window, self.window, out.shape[-1]), self.window, padded, (h, w))
 
+    def _global_attention(self, tokens: torch.Tensor, keep: torch.Tensor, out: torch.Tensor) -> None:
+        """Each image's kept tokens attend only among themselves; their results replace theirs in `out`.
+
+        The kept tokens are gathered to the front of a (B, n, C) batch in token order (n: the most any image
+        kept), the padding masked out of the keys and left out of the scatter back: all images in one pass with
+        one host sync, where a loop over the images cost several syncs and launches per tile."""
+        counts = keep.sum(1)
+        fewest, most = torch.stack(torch.aminmax(counts)).tolist()
+        if most == 0:
+            return
+        index = torch.sort(keep.to(torch.uint8), dim=1, descending=True, stable=True).indices[:, :most]
+        index = index[..., None].expand(-1, -1, tokens.shape[-1])
+        valid = torch.arange(most, device=keep.device)[None] < counts[:, None]
+        result = self.attn(self.norm1(torch.gather(tokens, 1, index)), key_mask=None if fewest == most else valid)
+        out.scatter_(1, index, torch.where(valid[..., None], result.to(out.dtype), torch.gather(out, 1, index)))
+
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, H, W, C); `keep` (B, H*W) bool selects each image's tokens for global attention."""
         if not self.routed:
@@ -199,10 +220,7 @@ class Block(nn.Module):
             return x + self.mlp(self.norm2(x))
         b, h, w, c = x.shape
         msa = self.efficient_block(x).reshape(b, h * w, c)
-        tokens = x.reshape(b, h * w, c)
-        for i in range(b):  # kept tokens attend only among themselves, image by image
-            if keep[i].any():
-                msa[i, keep[i]] = self.attn(self.norm1(tokens[i, keep[i]][None]))[0]
+        self._global_attention(x.reshape(b, h * w, c), keep, msa)
         x = x + msa.reshape(b, h, w, c)
         x = x + self.mlp(self.norm2(x))
         return self.residual(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
@@ -242,11 +260,10 @@ class ViT(nn.Module):
     def keep_decision(self, scores: torch.Tensor) -> torch.Tensor:
         """Strict argmax per token, capped per image at the `max_number_token` largest margins."""
         keep = scores[..., 0] > scores[..., 1]
-        for i in range(keep.shape[0]):
-            if int(keep[i].sum()) > self.max_number_token:
-                order = torch.sort(scores[i, :, 0] - scores[i, :, 1], descending=True)[1]
-                keep[i] = False
-                keep[i, order[: self.max_number_token]] = True
+        for i in torch.nonzero(keep.sum(1) > self.max_number_token).flatten().tolist():  # one host sync
+            order = torch.sort(scores[i, :, 0] - scores[i, :, 1], descending=True)[1]
+            keep[i] = False
+            keep[i, order[: self.max_number_token]] = True
         return keep
 
     def forward(self, x: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
