@@ -159,3 +159,26 @@ def test_routed_block_batch_with_unequal_kept_tokens():
             y = y + block.mlp(block.norm2(y))
             alone = block.residual(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
             assert torch.allclose(batch[i:i + 1], alone, atol=1e-12), f"image {i}"
+
+
+def test_decoder_patches_grouped_equal_one_by_one():
+    """The decoder's patches, run in groups of one crop shape, give what each patch run alone gives (small
+    patches so that a frame has many, of several crop shapes, split over several calls)."""
+    torch.manual_seed(1)
+    model = MEMatte().double().eval()
+    model.DECODER_PATCH, model.DECODER_CONTEXT, model.DECODER_BATCH = 64, 16, 6
+    images = torch.rand(2, 4, 200, 300, dtype=torch.float64)
+    features = torch.randn(2, 384, 13, 19, dtype=torch.float64)
+    with torch.no_grad():
+        grouped = model.patch_decode(features, images)
+        padded_images = torch.nn.functional.pad(images, (0, 20, 0, 56))  # the 64 px canvas: 256 x 320
+        padded_features = torch.nn.functional.pad(features, (0, 1, 0, 3))
+        for top in range(0, 256, 64):
+            for left in range(0, 320, 64):
+                y0, x0, y1, x1 = max(top - 16, 0), max(left - 16, 0), min(top + 80, 256), min(left + 80, 320)
+                alone = model.decoder(padded_features[:, :, y0 // 16:y1 // 16, x0 // 16:x1 // 16],
+                                      padded_images[:, :, y0:y1, x0:x1])[:, :, top - y0:top - y0 + 64,
+                                                                            left - x0:left - x0 + 64]
+                expected = alone[:, :, :200 - top, :300 - left]
+                got = grouped[:, :, top:top + 64, left:left + 64]
+                assert torch.allclose(got, expected, atol=1e-12), (top, left)
