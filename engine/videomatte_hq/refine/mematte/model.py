@@ -53,19 +53,21 @@ class Attention(nn.Module):
         image's queries may attend to (the others get no weight)."""
         b, n, _ = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        if not self.use_rel_pos:
+            # Global attention: torch's fused kernels (the same softmax(q k^T / sqrt(d)) v) never hold the
+            # n x n weights, which the masked batches of tiles and a full 4K frame's 18,500 tokens made large.
+            mask = None if key_mask is None else key_mask[:, None, None, :]
+            out = F.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=mask, scale=self.scale)
+            return self.proj(out.permute(0, 2, 1, 3).reshape(b, n, -1))
         q, k, v = qkv.reshape(3, b * self.num_heads, n, -1).unbind(0)
         attn = (q * self.scale) @ k.transpose(-2, -1)
-        if self.use_rel_pos:
-            h, w = hw
-            rh = get_rel_pos(h, h, self.rel_pos_h)
-            rw = get_rel_pos(w, w, self.rel_pos_w)
-            r_q = q.reshape(-1, h, w, q.shape[-1])  # the unscaled q, as in ViTDet
-            rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, rh)
-            rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, rw)
-            attn = (attn.view(-1, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).view(-1, n, n)
-        if key_mask is not None:  # the dtype's lowest value, not -inf: a row without any key stays finite
-            attn = attn.view(b, self.num_heads, n, n).masked_fill(~key_mask[:, None, None, :],
-                                                                   torch.finfo(attn.dtype).min).view(-1, n, n)
+        h, w = hw
+        rh = get_rel_pos(h, h, self.rel_pos_h)
+        rw = get_rel_pos(w, w, self.rel_pos_w)
+        r_q = q.reshape(-1, h, w, q.shape[-1])  # the unscaled q, as in ViTDet
+        rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, rh)
+        rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, rw)
+        attn = (attn.view(-1, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).view(-1, n, n)
         attn = attn.softmax(dim=-1)
         out = (attn @ v).view(b, self.num_heads, n, -1).permute(0, 2, 1, 3).reshape(b, n, -1)
         return self.proj(out)
