@@ -182,3 +182,19 @@ def test_decoder_patches_grouped_equal_one_by_one():
                 expected = alone[:, :, :200 - top, :300 - left]
                 got = grouped[:, :, top:top + 64, left:left + 64]
                 assert torch.allclose(got, expected, atol=1e-12), (top, left)
+
+
+def test_token_cap_per_image_in_a_batch():
+    """The router's cap applies image by image: one above it keeps its largest margins, ones below keep theirs."""
+    from videomatte_hq.refine.mematte.model import ViT
+
+    vit = ViT(depth=1, window_blocks=(), max_number_token=10)
+    scores = torch.randn(3, 50, 2, generator=torch.Generator().manual_seed(3))
+    scores[1, :, 0] -= 1.5  # few kept tokens
+    scores[2, :, 0] = scores[2, :, 1] - 1  # none
+    keep = vit.keep_decision(scores)
+    margin = scores[..., 0] - scores[..., 1]
+    assert int((margin[0] > 0).sum()) > 10 and 0 < int((margin[1] > 0).sum()) <= 10
+    top = torch.zeros(50, dtype=torch.bool)
+    top[torch.sort(margin[0], descending=True)[1][:10]] = True
+    assert torch.equal(keep[0], top) and torch.equal(keep[1], margin[1] > 0) and not keep[2].any()

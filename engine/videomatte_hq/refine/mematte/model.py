@@ -262,11 +262,12 @@ class ViT(nn.Module):
     def keep_decision(self, scores: torch.Tensor) -> torch.Tensor:
         """Strict argmax per token, capped per image at the `max_number_token` largest margins."""
         keep = scores[..., 0] > scores[..., 1]
-        for i in torch.nonzero(keep.sum(1) > self.max_number_token).flatten().tolist():  # one host sync
-            order = torch.sort(scores[i, :, 0] - scores[i, :, 1], descending=True)[1]
-            keep[i] = False
-            keep[i, order[: self.max_number_token]] = True
-        return keep
+        # Each token's rank by margin; an image keeping more than the cap keeps its `max_number_token` largest
+        # (all positive), one keeping fewer keeps all of its own (they rank first). No host sync.
+        order = torch.sort(scores[..., 0] - scores[..., 1], dim=1, descending=True)[1]
+        rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device)
+                                                .expand_as(order))
+        return keep & (rank < self.max_number_token)
 
     def forward(self, x: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
         """x: (B, 4, Hp, Wp) -> features (B, C, Hp/16, Wp/16); `trace` collects intermediates for tests."""
