@@ -5,8 +5,9 @@
 On a GPU every operator call is a kernel launch the Python thread makes (holding the GIL that the tracker's thread
 also needs), and every sync (`nonzero`, `item`, a boolean index) stops the host from queueing work ahead; neither
 depends on the device, so they are counted here on the CPU (torch.profiler, one forward after a warm-up). A case is
-SIZExBATCH: BATCH square images of SIZE px (480x16: the CUDA tile batch; 2160x1: a full frame, decoded in 512 px
-patches). Random-init weights, as generated weights; the largest alpha difference between the revisions shows the
+WxHxBATCH (480x480x16: the CUDA tile batch; 1920x1080x1: a full frame, decoded in 512 px patches). Syncs are the
+`nonzero` and `item` calls the profiler lists; a `tolist` is not listed (this revision makes one per routed block:
+4 a forward). Random-init weights, as generated weights; the largest alpha difference between the revisions shows the
 same computation. Each revision runs in a fresh process (`--baseline-dir`: a checkout holding `engine/`, e.g.
 `git archive REV engine | tar -x -C DIR`).
 """
