@@ -37,6 +37,7 @@ def child(width: int, height: int, batch: int, threads: int, alpha_path: Path) -
     torch.manual_seed(0)
     torch.set_num_threads(threads)
     model = MEMatte().eval()
+    model.DECODER_BATCH = 16  # as the backend sets it on CUDA (a baseline without the attribute ignores it)
     image = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(1))
     trimap = torch.full((batch, 1, height, width), 0.5)
     with torch.inference_mode():

@@ -66,6 +66,9 @@ class MEMatteBackend:
         if report.dropped:
             warn(f"MEMatte checkpoint: dropped {len(report.dropped)} training-only keys (teacher_backbone.*)")
         self.model = model.to(self.device)
+        # A full frame's decoder patches in groups: on a GPU it saves launches made under the GIL; on the CPU it
+        # would only cost memory.
+        self.model.DECODER_BATCH = self.default_batch if self.device.type == "cuda" else 1
 
     def full_frame_fits(self, height: int, width: int) -> bool:
         """refine_mode auto: the padded full frame on CUDA where its activations fit in 80 % of the free memory

@@ -359,7 +359,7 @@ class DetailCapture(nn.Module):
 class MEMatte(nn.Module):
     DECODER_PATCH = 512
     DECODER_CONTEXT = 64
-    DECODER_BATCH = 16  # crops per decoder call (tiles x patches)
+    DECODER_BATCH = 1  # crops per decoder call (tiles x patches); the backend raises it on CUDA
 
     def __init__(self, max_number_token: int = 18500) -> None:
         super().__init__()
@@ -393,7 +393,7 @@ class MEMatte(nn.Module):
         b = images.shape[0]
         out = images.new_zeros(b, 1, big_h, big_w)
         # Patches whose crops (patch + clipped context) have one shape go through the decoder together, up to
-        # DECODER_BATCH crops a call: a 4K frame's 40 patches in 9 calls, the same per-patch computation.
+        # DECODER_BATCH crops a call (16: a 4K frame's 40 patches in 9 calls), the same per-patch computation.
         crops: dict[tuple[int, int], list[tuple[int, int, int, int, int, int]]] = {}
         for top in range(0, big_h, p):
             for left in range(0, big_w, p):
