@@ -6,8 +6,10 @@ through the backend registry) and real backends; side by side with a baseline re
         [--sam-model PATH] [--mematte-checkpoint PATH]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
-runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios and the
-largest alpha difference between the revisions' outputs, and writes them as JSON to bench/results/throughput.json.
+runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios, the
+largest alpha difference between the revisions' outputs, the time to the first alpha on disk (the fixed costs)
+and the time per alpha after it (the steady rate; revisions before the engine's events leave both empty), and
+writes them as JSON to bench/results/throughput.json.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def measure(engine: Path, settings: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def blank(value) -> str:
+    """A table cell: empty where a revision or a device could not measure it."""
+    return "" if value is None else str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=20)
@@ -105,7 +112,8 @@ def main() -> None:
         for pair, mode in ((p, m) for p in args.backends for m in args.refine_mode):
             segment, refine = pair.split(":")
             for name, engine in engines.items():
-                settings = {"input": shot["input"], "anchor_mask": shot["anchor"], "output_dir": str(tmp / f"out-{name}"),
+                settings = {"input": shot["input"], "anchor_mask": shot["anchor"],
+                            "output_dir": str(tmp / f"out-{name}"),
                             "segment_backend": segment, "refine_backend": refine, "overwrite": True,
                             "device": args.device, "precision": args.precision, "progress": "none",
                             "allow_external_paths": True, "model": args.sam_model,
@@ -116,7 +124,8 @@ def main() -> None:
                 rows.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
                              "frames": n, "per_frame_s": per,
                              "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"],
-                             "gpu_busy": result.get("gpu_busy")})
+                             "gpu_busy": result.get("gpu_busy"), "first_alpha_s": result.get("first_alpha_s"),
+                             "steady_s_per_frame": result.get("steady_s_per_frame")})
                 if name != "this":
                     rows[-1]["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{name}")
                 print(json.dumps(rows[-1]), flush=True)
@@ -126,15 +135,16 @@ def main() -> None:
                            capture_output=True)
     print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
     print("| backends | revision | preflight s/f | segment s/f | refine s/f | total s/f | peak RSS MiB | speed-up "
-          "| alpha max diff (png16 codes) | GPU busy |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         base = next((r for r in rows if r["backends"] == row["backends"] and r["revision"] == args.baseline), None)
         p = row["per_frame_s"]
         ratio = f"{base['per_frame_s']['total'] / p['total']:.2f}x" if base and base is not row else ""
         print(f"| {row['backends']} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
               f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} | "
-              f"{row.get('alpha_codes_max_diff', '')} | {'' if row['gpu_busy'] is None else row['gpu_busy']} |")
+              f"{row.get('alpha_codes_max_diff', '')} | {blank(row['gpu_busy'])} | {blank(row['first_alpha_s'])} | "
+              f"{blank(row['steady_s_per_frame'])} |")
     (BENCH / "results").mkdir(exist_ok=True)
     (BENCH / "results" / "throughput.json").write_text(json.dumps(rows, indent=2))
 

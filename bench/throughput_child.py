@@ -1,7 +1,8 @@
 """One measured run for bench/throughput.py, in its own process (peak RSS is the process's): runs the engine
 found on PYTHONPATH (this checkout's or a baseline worktree's) on a shot, prints the report as JSON. On CUDA it
 also reports the GPU's busy fraction over the stages (NVML's utilisation: the share of time a kernel ran),
-sampled every 50 ms from the first stage_start after the preflight to the last stage_end."""
+sampled every 50 ms from the first stage_start after the preflight to the last stage_end. With the engine's
+events it also times the alphas: to the first one on disk, and per frame after it."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ class BusySampler:
         return round(sum(self.samples) / (100 * len(self.samples)), 3)
 
 
+class AlphaClock:
+    """When each new alpha reached the disk (its refine `frame_done`): the fixed cost is the time to the first (the
+    preflight, the model loads, the tracker's conditioning frame), the steady rate the time per frame after it."""
+
+    def __init__(self, busy: BusySampler | None) -> None:
+        self.busy, self.times = busy, []
+
+    def on_event(self, event: dict) -> None:
+        if self.busy is not None and self.busy.read is not None:
+            self.busy.on_event(event)
+        if event["event"] == "frame_done" and event["stage"] == "refine" and not event.get("resumed"):
+            self.times.append(time.perf_counter())
+
+
 def main() -> None:
     settings = json.loads(sys.argv[1])
     import noop_backends
@@ -64,11 +79,12 @@ def main() -> None:
         refine.BACKENDS["noop"] = "noop_backends:NoopRefine"
     config = build_config(None, settings)
     busy = BusySampler() if settings.get("device") == "cuda" else None
+    clock = AlphaClock(busy)
     started = time.perf_counter()
     try:
         from videomatte_hq import run
 
-        report = run(config, busy.on_event if busy and busy.read else None).to_dict()
+        report = run(config, clock.on_event).to_dict()
     except ImportError:
         from videomatte_hq.events import Events
         from videomatte_hq.pipeline import run as old_run
@@ -77,7 +93,11 @@ def main() -> None:
     report["wall_seconds"] = time.perf_counter() - started
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
     report["gpu_busy"] = busy.fraction() if busy else None
-    keys = ("stage_seconds", "frame_count", "wall_seconds", "tiles", "peak_rss_mib", "gpu_busy")
+    times = clock.times
+    report["first_alpha_s"] = round(times[0] - started, 3) if times else None
+    report["steady_s_per_frame"] = round((times[-1] - times[0]) / (len(times) - 1), 3) if len(times) > 1 else None
+    keys = ("stage_seconds", "frame_count", "wall_seconds", "tiles", "peak_rss_mib", "gpu_busy", "first_alpha_s",
+            "steady_s_per_frame")
     print(json.dumps({k: report[k] for k in keys}))
 
 
