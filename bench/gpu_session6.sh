@@ -4,7 +4,8 @@
 # faster in fp32 than fp16 in every session so far), MEMatte alone on a 4K frame (the frame's
 # transfers through page-locked memory and the trimap uploaded as uint8: 63 of its 134 ms CUDA time were
 # pageable transfers; a batch's global attention in one fused call instead of a loop over the tiles; a full
-# frame's decoder patches in groups), and the golden cases on the GPU (the fused attention's kernels).
+# frame's decoder patches in groups), and the golden cases on the GPU (the fused attention's kernels). The runs'
+# tables now split the fixed cost (time to the first alpha) from the steady time per frame.
 # Carries .whl and .baseline
 # (`mkdir .baseline && git archive 0fe0c46 engine | tar -x -C .baseline`).
 # About 540 s in all (one device call of at most 600): weights 80, golden 45, MEMatte 80, the runs 230 + 100.
