@@ -85,9 +85,9 @@ class MEMatteBackend:
             return postprocess(self.model(images, trimaps).float(), trimaps)
 
     def refine(self, images: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
-        image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device)
-        trimap = torch.from_numpy(np.stack(trimaps))[:, None].to(self.device)
-        return list(self.forward_tiles(image, trimap)[:, 0].cpu().numpy())
+        image = torch_device.to_device(np.stack(images), self.device).permute(0, 3, 1, 2)
+        trimap = torch_device.to_device(np.stack(trimaps), self.device)[:, None]
+        return list(torch_device.to_host(self.forward_tiles(image, trimap)[:, 0]))
 
     def tile_canvas(self, image: np.ndarray, trimap: np.ndarray, overlap: int) -> DeviceCanvas | HostCanvas:
         """The tiler's canvas: on CUDA the frame stays on the GPU (refine/device_tiles.py: one upload and one
