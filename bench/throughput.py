@@ -3,7 +3,7 @@ through the backend registry) and real backends; side by side with a baseline re
 
     .venv/bin/python bench/throughput.py [--frames 20] [--size 3840x2160] [--baseline caecbe5]
         [--backends noop:noop flow:closed_form] [--device cpu|cuda] [--precision fp16]
-        [--sam-model PATH] [--mematte-checkpoint PATH]
+        [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
 runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios, the
@@ -86,6 +86,10 @@ def main() -> None:
     parser.add_argument("--refine-mode", nargs="+", default=[None],
                         help="refine_mode values to measure each backend pair with (auto|full|tiled)")
     parser.add_argument("--sam-model")
+    parser.add_argument("--imgsz", type=int, help="SAM2's input size (a CPU run of sam2 at 1024 takes minutes)")
+    parser.add_argument("--anchor-frame", type=int,
+                        help="anchor inside the shot: forward then backward propagation, the stages one after the "
+                             "other (default: the first frame, one pass)")
     parser.add_argument("--mematte-checkpoint")
     parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
     args = parser.parse_args()
@@ -117,7 +121,8 @@ def main() -> None:
                             "segment_backend": segment, "refine_backend": refine, "overwrite": True,
                             "device": args.device, "precision": args.precision, "progress": "none",
                             "allow_external_paths": True, "model": args.sam_model,
-                            "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode}
+                            "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode,
+                            "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
                 result = measure(engine, {k: v for k, v in settings.items() if v is not None})
                 n = result["frame_count"]
                 per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}

@@ -122,3 +122,39 @@ def test_terminal_bar_per_stage_side_by_side(shot_png, tmp_path):
     *bars, last = stream.getvalue().splitlines()
     assert [line.split()[0] for line in bars[-2:]] == ["segment", "refine"] and last.startswith("alpha written to")
     assert all(" 6/6 " in line for line in bars[-2:])
+
+
+@pytest.mark.parametrize("anchor_frame", [None, 1004], ids=["one pass", "two passes"])
+def test_refine_model_loads_while_the_segment_model_loads(tmp_path, shot_png, anchor_frame):
+    """Loading a model takes seconds that do not depend on the frames: the refine backend is built on a thread of
+    its own while the segment backend is built (each waits here until the other has started: built one after the
+    other, one of them would give up)."""
+    import threading
+
+    from videomatte_hq.refine.closed_form import ClosedFormBackend
+    from videomatte_hq.registry import register_backend
+    from videomatte_hq.segment.flow import FlowBackend
+
+    started = {stage: threading.Event() for stage in ("segment", "refine")}
+    overlapped = []
+
+    def loading(stage: str, other: str) -> None:
+        started[stage].set()
+        overlapped.append(started[other].wait(timeout=20))
+
+    class SlowFlow(FlowBackend):
+        def __init__(self, config, warn) -> None:
+            loading("segment", "refine")
+            super().__init__(config, warn)
+
+    class SlowClosedForm(ClosedFormBackend):
+        def __init__(self, config, warn) -> None:
+            loading("refine", "segment")
+            super().__init__(config, warn)
+
+    register_backend("segment", "slow_flow", SlowFlow)
+    register_backend("refine", "slow_closed_form", SlowClosedForm)
+    report = run_api(shot_png, tmp_path / "out", segment_backend="slow_flow", refine_backend="slow_closed_form",
+                     anchor_frame=anchor_frame)
+    assert report.status == "ok" and report.frames_written == 6
+    assert overlapped == [True, True]

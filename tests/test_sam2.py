@@ -76,6 +76,36 @@ def test_probabilities_from_logits_at_plate_size(sam2_files):
     assert np.unique(step).size > 100, "soft probabilities, not a thresholded mask"
 
 
+def test_passes_share_one_loaded_model_and_start_afresh(sam2_files, monkeypatch):
+    """The backward pass tracks with the model the forward pass loaded, and gives what a fresh load gives: no
+    state of the first pass leaks into the second."""
+    from ultralytics.models.sam import SAM2VideoPredictor
+
+    from videomatte_hq.config import build_config
+    from videomatte_hq.segment.sam2 import SAM2Backend
+
+    builds = []
+    get_model = SAM2VideoPredictor.get_model
+    monkeypatch.setattr(SAM2VideoPredictor, "get_model", lambda self: builds.append(1) or get_model(self))
+    config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
+    rng = np.random.default_rng(1)
+    frames = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    mask = np.zeros((64, 96), np.float32)
+    mask[16:48, 30:70] = 1
+
+    def one_pass(tracker) -> list[np.ndarray]:
+        return [tracker.start(frames[0], mask)] + [tracker.step(f) for f in frames[1:]]
+
+    backend = SAM2Backend(config, print)
+    first, second = backend.new_tracker(), backend.new_tracker()
+    assert len(builds) == 1 and first.session.predictor.model is second.session.predictor.model is backend.model
+    one_pass(first)
+    reused = one_pass(second)
+    fresh = one_pass(SAM2Backend(config, print).new_tracker())
+    assert len(builds) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(reused, fresh, strict=True))
+
+
 def test_subject_lost_frames_warned_and_recorded(tmp_path, shot_png, sam2_files):
     proc, out = _run(tmp_path, shot_png, sam2_files["lost"], "--anchor-mask", shot_png["anchor"],
                      "--frame-end", 1004)

@@ -82,19 +82,31 @@ def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):
     return result
 
 
-class VideoSession:
-    """One propagation pass of a SAM2 video predictor over in-memory frames, one object."""
+def load_video_model(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool):
+    """The video predictor's model, built without random init, on `device` in its precision; every
+    propagation pass of a run tracks with it (`VideoSession(model=...)`)."""
+    return _video_predictor(predictor_cls, model_path, imgsz, device, fp16, None).model
 
-    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, stretched: bool,
-                 threads: int) -> None:
+
+def _video_predictor(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, model):
+    overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
+                     quantize=16 if fp16 else 32)
+    predictor = predictor_cls(overrides=overrides)
+    with skip_weight_init():
+        predictor.setup_model(model=model, verbose=False)  # with a model: moved and cast (no-ops), not built
+    return predictor
+
+
+class VideoSession:
+    """One propagation pass of a SAM2 video predictor over in-memory frames, one object, with the model
+    load_video_model gave."""
+
+    def __init__(self, predictor_cls, model, model_path: Path, imgsz: int, device: str, fp16: bool,
+                 stretched: bool, threads: int) -> None:
         import torch
 
         self.torch = torch
-        overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
-                         quantize=16 if fp16 else 32)
-        self.predictor = predictor_cls(overrides=overrides)
-        with skip_weight_init():
-            self.predictor.setup_model(model=None, verbose=False)
+        self.predictor = _video_predictor(predictor_cls, model_path, imgsz, device, fp16, model)
         torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
         self.stretched = stretched
         self.index = -1

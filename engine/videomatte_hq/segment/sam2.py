@@ -14,7 +14,7 @@ import numpy as np
 from .. import torch_device
 from ..errors import VideomatteError
 from ..models import SAM_FILES, ModelFile, resolve_model_path, ultralytics_model
-from ..ultralytics_models import VideoSession, configure_offline, load_model, predict
+from ..ultralytics_models import VideoSession, configure_offline, load_model, load_video_model, predict
 
 
 class SAMTracker:
@@ -22,8 +22,9 @@ class SAMTracker:
     arrays, or on CUDA as tensors there."""
 
     def __init__(self, backend: "SAM2Backend") -> None:
-        self.session = VideoSession(backend.predictor_cls, backend.path, backend.imgsz, backend.device,
-                                    backend.fp16, stretched=backend.stretched, threads=backend.threads)
+        self.session = VideoSession(backend.predictor_cls, backend.model, backend.path, backend.imgsz,
+                                    backend.device, backend.fp16, stretched=backend.stretched,
+                                    threads=backend.threads)
         self.subject_lost = False
 
     def _prob(self, image: np.ndarray, mask: np.ndarray | None):
@@ -83,6 +84,9 @@ class SAM2Backend:
         self.fp16 = precision == "fp16"
         self.imgsz = config.segmentation.imgsz
         self.threads = config.runtime.cpu_threads
+        # Loaded once a run: the forward and the backward pass track with it (the model keeps no state between
+        # passes: each pass has its own predictor and inference state).
+        self.model = load_video_model(self.predictor_cls, self.path, self.imgsz, self.device, self.fp16)
 
     def new_tracker(self) -> SAMTracker:
         return SAMTracker(self)
