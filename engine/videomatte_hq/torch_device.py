@@ -37,8 +37,15 @@ def resolve(device: str, precision: str, warn) -> tuple[torch.device, str]:
 def setup(config, warn) -> tuple[torch.device, str]:
     """Threads and (device, precision) for a torch backend. Threads are set explicitly because
     importing ultralytics before torch pins OMP_NUM_THREADS to 1."""
-    torch.set_num_threads(config.runtime.cpu_threads)
+    use_threads(config.runtime.cpu_threads)
     return resolve(config.runtime.device, config.runtime.precision, warn)
+
+
+def use_threads(threads: int) -> None:
+    """torch's CPU threads for the calling thread. OpenMP keeps the count per thread (one that never set it uses
+    every core) and a model runs on another thread than the one that loaded it, so each forward sets it (a
+    fraction of a microsecond)."""
+    torch.set_num_threads(threads)
 
 
 def autocast(dev: torch.device, precision: str):

@@ -82,18 +82,21 @@ def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):
     return result
 
 
-def load_video_model(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool):
+def load_video_model(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int):
     """The video predictor's model, built without random init, on `device` in its precision; every
     propagation pass of a run tracks with it (`VideoSession(model=...)`)."""
-    return _video_predictor(predictor_cls, model_path, imgsz, device, fp16, None).model
+    return _video_predictor(predictor_cls, model_path, imgsz, device, fp16, threads, None).model
 
 
-def _video_predictor(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, model):
+def _video_predictor(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int, model):
+    import torch
+
     overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
                      quantize=16 if fp16 else 32)
     predictor = predictor_cls(overrides=overrides)
     with skip_weight_init():
         predictor.setup_model(model=model, verbose=False)  # with a model: moved and cast (no-ops), not built
+    torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
     return predictor
 
 
@@ -106,8 +109,8 @@ class VideoSession:
         import torch
 
         self.torch = torch
-        self.predictor = _video_predictor(predictor_cls, model_path, imgsz, device, fp16, model)
-        torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
+        self.predictor = _video_predictor(predictor_cls, model_path, imgsz, device, fp16, threads, model)
+        self.threads = threads
         self.stretched = stretched
         self.index = -1
         self.started = False
@@ -133,6 +136,7 @@ class VideoSession:
         on the model's device (no float math on the host), and the object score logit; a score <= 0 means the
         model lost the subject (the predictor then sets every logit to -1024: probability 0)."""
         p, torch = self.predictor, self.torch
+        torch.set_num_threads(self.threads)  # per thread (torch_device.use_threads): this pass's thread
         with torch.inference_mode():
             im, (h, w) = self._frame(image)
             if mask is not None:

@@ -86,7 +86,8 @@ class SAM2Backend:
         self.threads = config.runtime.cpu_threads
         # Loaded once a run: the forward and the backward pass track with it (the model keeps no state between
         # passes: each pass has its own predictor and inference state).
-        self.model = load_video_model(self.predictor_cls, self.path, self.imgsz, self.device, self.fp16)
+        self.model = load_video_model(self.predictor_cls, self.path, self.imgsz, self.device, self.fp16,
+                                      self.threads)
 
     def new_tracker(self) -> SAMTracker:
         return SAMTracker(self)
