@@ -124,11 +124,10 @@ def test_terminal_bar_per_stage_side_by_side(shot_png, tmp_path):
     assert all(" 6/6 " in line for line in bars[-2:])
 
 
-@pytest.mark.parametrize("anchor_frame", [None, 1004], ids=["one pass", "two passes"])
-def test_refine_model_loads_while_the_segment_model_loads(tmp_path, shot_png, anchor_frame):
-    """Loading a model takes seconds that do not depend on the frames: the refine backend is built on a thread of
-    its own while the segment backend is built (each waits here until the other has started: built one after the
-    other, one of them would give up)."""
+def test_refine_model_loads_while_the_segment_model_loads(tmp_path, shot_png):
+    """Loading a model takes seconds that do not depend on the frames, and the first alpha waits for both: the
+    refine backend is built on a thread of its own while the segment backend is built (each waits here until the
+    other has started: built one after the other, one of them would give up)."""
     import threading
 
     from videomatte_hq.refine.closed_form import ClosedFormBackend
@@ -154,7 +153,6 @@ def test_refine_model_loads_while_the_segment_model_loads(tmp_path, shot_png, an
 
     register_backend("segment", "slow_flow", SlowFlow)
     register_backend("refine", "slow_closed_form", SlowClosedForm)
-    report = run_api(shot_png, tmp_path / "out", segment_backend="slow_flow", refine_backend="slow_closed_form",
-                     anchor_frame=anchor_frame)
+    report = run_api(shot_png, tmp_path / "out", segment_backend="slow_flow", refine_backend="slow_closed_form")
     assert report.status == "ok" and report.frames_written == 6
     assert overlapped == [True, True]

@@ -106,6 +106,39 @@ def test_passes_share_one_loaded_model_and_start_afresh(sam2_files, monkeypatch)
     assert all(np.array_equal(a, b) for a, b in zip(reused, fresh, strict=True))
 
 
+def test_image_encoder_runs_once_a_frame_with_ultralytics_results(sam2_files, monkeypatch):
+    """A prompted frame (the anchor, an extra anchor) needs the image features twice (its mask, its memory):
+    computed once, given to the predictor, the probabilities are exactly those of ultralytics' own path."""
+    from videomatte_hq.config import build_config
+    from videomatte_hq.segment.sam2 import SAM2Backend
+    from videomatte_hq.ultralytics_models import VideoSession
+
+    config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
+    backend = SAM2Backend(config, print)
+    runs = []
+    forward_image = backend.model.forward_image
+    monkeypatch.setattr(backend.model, "forward_image", lambda im: runs.append(1) or forward_image(im))
+    rng = np.random.default_rng(2)
+    frames = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(4)]
+    mask = np.zeros((64, 96), np.float32)
+    mask[16:48, 30:70] = 1
+
+    def one_pass() -> tuple[list[np.ndarray], list[int]]:
+        tracker, probs, counts = backend.new_tracker(), [], []
+        for i, call in enumerate(("start", "step", "reanchor", "step")):
+            runs.clear()
+            probs.append(getattr(tracker, call)(frames[i], *([mask] if call != "step" else [])))
+            counts.append(len(runs))
+        return probs, counts
+
+    ours, counts = one_pass()
+    assert counts == [1, 1, 1, 1]
+    monkeypatch.setattr(VideoSession, "_features", lambda self, im: None)  # ultralytics encodes where it needs to
+    theirs, counts = one_pass()
+    assert counts == [2, 1, 2, 1]
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
 def test_subject_lost_frames_warned_and_recorded(tmp_path, shot_png, sam2_files):
     proc, out = _run(tmp_path, shot_png, sam2_files["lost"], "--anchor-mask", shot_png["anchor"],
                      "--frame-end", 1004)

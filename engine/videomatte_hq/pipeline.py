@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -38,20 +38,17 @@ TRACK_AHEAD = 2  # frames the tracker may run ahead of the refine in a one-pass 
 
 def execute(plan: RunPlan, events: Events, cancel: threading.Event | None = None) -> None:
     kept = _trimaps_kept(plan, events) if "segment" in plan.stages else set()
-    with ThreadPoolExecutor(1, thread_name_prefix="videomatte-load") as loader:
-        # The refine model loads while the segment stage loads its own and tracks: neither needs the other.
-        refine_backend = loader.submit(_refine_backend, plan, events) if "refine" in plan.stages else None
-        if plan.stages == ["segment", "refine"] and _one_pass(plan) and len(kept) < len(plan.frames):
-            _segment_and_refine(plan, events, cancel, kept, refine_backend)
-            return
-        for stage in plan.stages:
-            started = time.perf_counter()
-            events.stage_start(stage, len(plan.frames))
-            if stage == "segment":
-                _segment(plan, events, cancel, kept)
-            else:
-                _refine(plan, events, cancel, refine_backend)
-            events.stage_end(stage, time.perf_counter() - started)
+    if plan.stages == ["segment", "refine"] and _one_pass(plan) and len(kept) < len(plan.frames):
+        _segment_and_refine(plan, events, cancel, kept)
+        return
+    for stage in plan.stages:
+        started = time.perf_counter()
+        events.stage_start(stage, len(plan.frames))
+        if stage == "segment":
+            _segment(plan, events, cancel, kept)
+        else:
+            _refine(plan, events, cancel)
+        events.stage_end(stage, time.perf_counter() - started)
 
 
 def _refine_backend(plan: RunPlan, events: Events):
@@ -223,11 +220,11 @@ class _Refiner:
             self.frame(decoded, layout.read_trimap(decoded.frame))
 
 
-def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None, backend: Future) -> None:
+def _refine(plan: RunPlan, events: Events, cancel: threading.Event | None) -> None:
     if sum(plan.layout.trimap_unknown(f) for f in plan.frames) == 0:
         raise _empty_band(refine.backend_class(plan.config.backend("refine")).display_name)
     with WriteBehind(_writers(plan)) as writer:
-        refiner = _Refiner(plan, events, writer, backend.result())
+        refiner = _Refiner(plan, events, writer, _refine_backend(plan, events))
         refiner.frames([f for f in plan.frames if f not in refiner.done], cancel)
 
 
@@ -237,8 +234,7 @@ def _one_pass(plan: RunPlan) -> bool:
     return not segment.propagation_order(plan.frames, plan.anchor_frame)[1]
 
 
-def _segment_and_refine(plan: RunPlan, events: Events, cancel: threading.Event | None, kept: set[int],
-                        refine_backend: Future) -> None:
+def _segment_and_refine(plan: RunPlan, events: Events, cancel: threading.Event | None, kept: set[int]) -> None:
     """Both stages over one decode of each frame, the tracker on its own thread up to TRACK_AHEAD frames ahead
     of the refine (a weight-free tracker is single-threaded: the refine has the other cores meanwhile). As in
     two passes, no alpha is written before some frame has an unknown band: the frames before it wait (their
@@ -263,7 +259,10 @@ def _segment_and_refine(plan: RunPlan, events: Events, cancel: threading.Event |
 
     waiting: list[int] = []
     banded = False
-    with WriteBehind(_writers(plan)) as writer:
+    with ThreadPoolExecutor(1, thread_name_prefix="videomatte-load") as loader, WriteBehind(_writers(plan)) as writer:
+        # Both models load at once (the refine's on a thread of its own): neither needs the other, and the first
+        # alpha waits for both.
+        refine_backend = loader.submit(_refine_backend, plan, events)
         segmenter = _Segmenter(plan, events, writer, kept)
         refiner = _Refiner(plan, events, writer, refine_backend.result())
         for decoded, trimap, subject_lost, departure in background(tracked(), TRACK_AHEAD):

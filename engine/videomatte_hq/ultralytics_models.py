@@ -129,6 +129,12 @@ class VideoSession:
         p.inference_state["im"] = im
         return im, bgr.shape[:2]
 
+    def _features(self, im):
+        """The frame's image features, computed once and handed to the predictor through its hook for precomputed
+        ones (`backbone_out`): without, a prompted frame runs the image encoder twice (for its mask, then for its
+        memory)."""
+        return self.predictor.model.forward_image(im)
+
     def step(self, image: np.ndarray, mask: np.ndarray | None = None):
         """Propagate to the next frame, `image` as uint8 RGB (re-prompted with `mask` if given).
 
@@ -139,10 +145,14 @@ class VideoSession:
         torch.set_num_threads(self.threads)  # per thread (torch_device.use_threads): this pass's thread
         with torch.inference_mode():
             im, (h, w) = self._frame(image)
-            if mask is not None:
-                prompt = p._prepare_prompts(im.shape[2:], (h, w), masks=[mask.astype(np.float32)])[2]
-                p.add_new_prompts(obj_id=0, masks=prompt, frame_idx=self.index)
-            low, _ = p.inference(im)
+            p.backbone_out = self._features(im)
+            try:
+                if mask is not None:
+                    prompt = p._prepare_prompts(im.shape[2:], (h, w), masks=[mask.astype(np.float32)])[2]
+                    p.add_new_prompts(obj_id=0, masks=prompt, frame_idx=self.index)
+                low, _ = p.inference(im)
+            finally:
+                p.backbone_out = None
             out = p.inference_state["output_dict"]
             frame_out = out["cond_frame_outputs"].get(self.index) or out["non_cond_frame_outputs"][self.index]
             score = float(frame_out["object_score_logits"].flatten()[0])
