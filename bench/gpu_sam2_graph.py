@@ -112,7 +112,7 @@ def main() -> None:
     mask = np.zeros((height, width), np.float32)
     mask[height // 5:height * 4 // 5, width // 3:width * 2 // 3] = 1
     eager_features = VideoSession._features
-    graphed = GraphedEncoder(backend.model.forward_image) if CUDA else None
+    graphed = GraphedEncoder(backend.video.model.forward_image) if CUDA else None
 
     print(f"{width}x{height}, {mematte.precision}, {torch.cuda.get_device_name() if CUDA else 'CPU'}\n")
     print("| encoder | refine thread beside | step s (median) | prob max diff vs eager alone |")

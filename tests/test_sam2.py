@@ -76,6 +76,14 @@ def test_probabilities_from_logits_at_plate_size(sam2_files):
     assert np.unique(step).size > 100, "soft probabilities, not a thresholded mask"
 
 
+def _clip(seed: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """`count` random 8-bit RGB frames (the tracker's input) and an anchor mask for them."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((64, 96), np.float32)
+    mask[16:48, 30:70] = 1
+    return [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(count)], mask
+
+
 def test_passes_share_one_loaded_model_and_start_afresh(sam2_files, monkeypatch):
     """The backward pass tracks with the model the forward pass loaded, and gives what a fresh load gives: no
     state of the first pass leaks into the second."""
@@ -88,17 +96,15 @@ def test_passes_share_one_loaded_model_and_start_afresh(sam2_files, monkeypatch)
     get_model = SAM2VideoPredictor.get_model
     monkeypatch.setattr(SAM2VideoPredictor, "get_model", lambda self: builds.append(1) or get_model(self))
     config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
-    rng = np.random.default_rng(1)
-    frames = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(3)]
-    mask = np.zeros((64, 96), np.float32)
-    mask[16:48, 30:70] = 1
+    frames, mask = _clip(1, 3)
 
     def one_pass(tracker) -> list[np.ndarray]:
         return [tracker.start(frames[0], mask)] + [tracker.step(f) for f in frames[1:]]
 
     backend = SAM2Backend(config, print)
     first, second = backend.new_tracker(), backend.new_tracker()
-    assert len(builds) == 1 and first.session.predictor.model is second.session.predictor.model is backend.model
+    model = backend.video.model
+    assert len(builds) == 1 and first.session.predictor.model is second.session.predictor.model is model
     one_pass(first)
     reused = one_pass(second)
     fresh = one_pass(SAM2Backend(config, print).new_tracker())
@@ -116,12 +122,9 @@ def test_image_encoder_runs_once_a_frame_with_ultralytics_results(sam2_files, mo
     config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
     backend = SAM2Backend(config, print)
     runs = []
-    forward_image = backend.model.forward_image
-    monkeypatch.setattr(backend.model, "forward_image", lambda im: runs.append(1) or forward_image(im))
-    rng = np.random.default_rng(2)
-    frames = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(4)]
-    mask = np.zeros((64, 96), np.float32)
-    mask[16:48, 30:70] = 1
+    forward_image = backend.video.model.forward_image
+    monkeypatch.setattr(backend.video.model, "forward_image", lambda im: runs.append(1) or forward_image(im))
+    frames, mask = _clip(2, 4)
 
     def one_pass() -> tuple[list[np.ndarray], list[int]]:
         tracker, probs, counts = backend.new_tracker(), [], []

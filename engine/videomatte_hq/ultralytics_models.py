@@ -82,35 +82,37 @@ def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):
     return result
 
 
-def load_video_model(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int):
-    """The video predictor's model, built without random init, on `device` in its precision; every
-    propagation pass of a run tracks with it (`VideoSession(model=...)`)."""
-    return _video_predictor(predictor_cls, model_path, imgsz, device, fp16, threads, None).model
+class VideoModel:
+    """A video predictor's model, loaded once (built without random init, on `device` in its precision); every
+    propagation pass of a run tracks with it through a predictor of its own (`predictor()`)."""
 
+    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int) -> None:
+        self.predictor_cls, self.threads = predictor_cls, threads
+        self.overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False,
+                              verbose=False, quantize=16 if fp16 else 32)
+        self.model = None  # until the first predictor has built and loaded it
+        self.model = self.predictor().model
 
-def _video_predictor(predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int, model):
-    import torch
+    def predictor(self):
+        """A fresh predictor (its own inference state) over the model, which the first call builds and loads."""
+        import torch
 
-    overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False, verbose=False,
-                     quantize=16 if fp16 else 32)
-    predictor = predictor_cls(overrides=overrides)
-    with skip_weight_init():
-        predictor.setup_model(model=model, verbose=False)  # with a model: moved and cast (no-ops), not built
-    torch.set_num_threads(threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
-    return predictor
+        predictor = self.predictor_cls(overrides=self.overrides)
+        with skip_weight_init():
+            predictor.setup_model(model=self.model, verbose=False)  # given the model: moved, cast (no-ops)
+        torch.set_num_threads(self.threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
+        return predictor
 
 
 class VideoSession:
-    """One propagation pass of a SAM2 video predictor over in-memory frames, one object, with the model
-    load_video_model gave."""
+    """One propagation pass of a SAM2 video predictor over in-memory frames, one object."""
 
-    def __init__(self, predictor_cls, model, model_path: Path, imgsz: int, device: str, fp16: bool,
-                 stretched: bool, threads: int) -> None:
+    def __init__(self, video: VideoModel, stretched: bool) -> None:
         import torch
 
         self.torch = torch
-        self.predictor = _video_predictor(predictor_cls, model_path, imgsz, device, fp16, threads, model)
-        self.threads = threads
+        self.predictor = video.predictor()
+        self.threads = video.threads
         self.stretched = stretched
         self.index = -1
         self.started = False

@@ -14,7 +14,7 @@ import numpy as np
 from .. import torch_device
 from ..errors import VideomatteError
 from ..models import SAM_FILES, ModelFile, resolve_model_path, ultralytics_model
-from ..ultralytics_models import VideoSession, configure_offline, load_model, load_video_model, predict
+from ..ultralytics_models import VideoModel, VideoSession, configure_offline, load_model, predict
 
 
 class SAMTracker:
@@ -22,9 +22,7 @@ class SAMTracker:
     arrays, or on CUDA as tensors there."""
 
     def __init__(self, backend: "SAM2Backend") -> None:
-        self.session = VideoSession(backend.predictor_cls, backend.model, backend.path, backend.imgsz,
-                                    backend.device, backend.fp16, stretched=backend.stretched,
-                                    threads=backend.threads)
+        self.session = VideoSession(backend.video, backend.stretched)
         self.subject_lost = False
 
     def _prob(self, image: np.ndarray, mask: np.ndarray | None):
@@ -77,17 +75,13 @@ class SAM2Backend:
         return SAM2VideoPredictor
 
     def __init__(self, config, warn) -> None:
-        self.predictor_cls = self.predictor_class()
-        self.path = self.model_files(config)[0]
+        predictor_cls, path = self.predictor_class(), self.model_files(config)[0]
         device, precision = torch_device.setup(config, warn)
         self.device = str(device)
-        self.fp16 = precision == "fp16"
-        self.imgsz = config.segmentation.imgsz
-        self.threads = config.runtime.cpu_threads
         # Loaded once a run: the forward and the backward pass track with it (the model keeps no state between
         # passes: each pass has its own predictor and inference state).
-        self.model = load_video_model(self.predictor_cls, self.path, self.imgsz, self.device, self.fp16,
-                                      self.threads)
+        self.video = VideoModel(predictor_cls, path, config.segmentation.imgsz, self.device, precision == "fp16",
+                                config.runtime.cpu_threads)
 
     def new_tracker(self) -> SAMTracker:
         return SAMTracker(self)
