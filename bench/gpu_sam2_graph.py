@@ -2,9 +2,9 @@
 
 The tracker's step on a 4K frame is bound by the operator calls Python makes under the GIL that the refine's
 thread shares (on the H100: 0.11-0.14 s a step alone, 0.26 s in a run). The image encoder (Hiera + FPN) is about
-two thirds of a step's ~9,600 operator calls, on an input of one fixed shape: the case CUDA graphs are for. This
-script hands the tracker the encoder's features from a captured graph through `VideoSession._features` (the hook
-the engine already uses to encode each frame once) and measures, on 4K frames:
+two thirds of a step's ~9,600 operator calls, on an input of one fixed shape: the case CUDA graphs are for. The
+engine now replays it from a graph on CUDA (`runtime.cuda_graphs`, `torch_device.CudaGraphed`); this script
+measures, on 4K frames, the tracker with the encoder eager and graphed:
 
 - seconds per tracker step (median, CUDA-synchronised), eager vs graphed, alone and beside a thread refining
   full 4K frames with MEMatte (the one-pass run's contention);
@@ -26,43 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils._pytree import tree_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from videomatte_hq.config import build_config  # noqa: E402
 from videomatte_hq.refine.mematte.backend import MEMatteBackend  # noqa: E402
 from videomatte_hq.segment.sam2 import SAM2Backend  # noqa: E402
-from videomatte_hq.ultralytics_models import VideoSession  # noqa: E402
+from videomatte_hq.torch_device import CudaGraphed  # noqa: E402
 
 CUDA = torch.cuda.is_available()
-
-
-class GraphedEncoder:
-    """`forward_image` captured once for its input shape and replayed; outputs copied out of the graph's pool."""
-
-    def __init__(self, forward_image) -> None:
-        self.forward_image, self.graph, self.static_in, self.static_out = forward_image, None, None, None
-
-    def __call__(self, im: torch.Tensor):
-        if self.graph is None or im.shape != self.static_in.shape or im.dtype != self.static_in.dtype:
-            self._capture(im)
-        self.static_in.copy_(im)
-        self.graph.replay()
-        return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, self.static_out)
-
-    def _capture(self, im: torch.Tensor) -> None:
-        self.static_in = im.clone()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up outside the capture (cuDNN's choices, lazy module loads)
-            for _ in range(2):
-                self.forward_image(self.static_in)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        # thread_local: the refine's thread keeps launching on the device while this thread captures
-        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-            self.static_out = self.forward_image(self.static_in)
 
 
 def synchronize() -> None:
@@ -111,17 +83,16 @@ def main() -> None:
     frames = [rng.integers(0, 256, (height, width, 3), np.uint8) for _ in range(args.steps + 1)]
     mask = np.zeros((height, width), np.float32)
     mask[height // 5:height * 4 // 5, width // 3:width * 2 // 3] = 1
-    eager_features = VideoSession._features
-    graphed = GraphedEncoder(backend.video.model.forward_image) if CUDA else None
+    graphed = backend.video.graphed
 
     print(f"{width}x{height}, {mematte.precision}, {torch.cuda.get_device_name() if CUDA else 'CPU'}\n")
     print("| encoder | refine thread beside | step s (median) | prob max diff vs eager alone |")
     print("|---|---|---:|---:|")
     reference = None
-    for name, features in (("eager", eager_features), ("CUDA graph", lambda self, im: graphed(im))):
+    for name, encoder in (("eager", None), ("CUDA graph", graphed or CudaGraphed(backend.video.model.forward_image))):
         if name == "CUDA graph" and not CUDA:
             break
-        VideoSession._features = features
+        backend.video.graphed = encoder
         for beside in (False, True):
             stop = threading.Event()
             worker = threading.Thread(target=busy_refine, args=(mematte, stop, (height, width))) if beside else None
@@ -137,7 +108,6 @@ def main() -> None:
             diff = max(float((a - b).abs().max()) for a, b in zip(probs, reference, strict=True))
             print(f"| {name} | {'MEMatte full frame' if beside else 'none'} | {statistics.median(times):.3f} "
                   f"| {diff:.2e} |", flush=True)
-    VideoSession._features = eager_features
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ thread: the loop, the tracker, the read-ahead and the writers), on a shot made b
 
     python bench/profile_run.py SHOT_DIR '{"segment_backend": "sam2", "device": "cuda", ...}' [--top 14]
 
-Needs `pip install yappi` (a profiling tool, not an engine dependency). Prints, per thread, the engine's
-functions by inclusive wall time (a tracker thread's time in `read` is its wait for decoded frames).
+Needs `pip install yappi` (a profiling tool, not an engine dependency). Prints the run's milestones (seconds
+from the start to each event: the stages, the refine plan, each stage's first frames) and, per thread, the
+engine's functions by inclusive wall time (a tracker thread's time in `read` is its wait for decoded frames).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import yappi
@@ -38,11 +40,26 @@ def main() -> None:
                 "output_dir": str(args.shot.parent / "profile-out"), "overwrite": True, "progress": "none",
                 "allow_external_paths": True, **json.loads(args.settings)}
     config = build_config(None, settings)
+    timeline: list[tuple[float, dict]] = []
+    seen: dict[tuple, int] = {}
+
+    def on_event(event: dict) -> None:
+        """The run's milestones: every event but frame_done, of which each stage's first two."""
+        key = (event["event"], event.get("stage"))
+        seen[key] = seen.get(key, 0) + 1
+        if event["event"] != "frame_done" or seen[key] <= 2:
+            timeline.append((time.perf_counter() - started, event))
+
     yappi.set_clock_type("wall")
     yappi.start()
-    report = run(config).to_dict()
+    started = time.perf_counter()
+    report = run(config, on_event).to_dict()
     yappi.stop()
     print(json.dumps({k: report[k] for k in ("stage_seconds", "frame_count", "tiles")}))
+    print("\n| s | event |\n|---:|---|")
+    for seconds, event in timeline:
+        fields = {k: v for k, v in event.items() if k in ("stage", "frame", "mode", "batch_size", "message")}
+        print(f"| {seconds:.2f} | {event['event']} {json.dumps(fields)} |")
     names = {t.id: t.name for t in yappi.get_thread_stats()}
     stats = yappi.get_func_stats()
     for ctx, name in names.items():

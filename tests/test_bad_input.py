@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import WEIGHT_FREE, events_of, run_cli
+from conftest import WEIGHT_FREE, events_of, run_api, run_cli
 from videomatte_hq.io.images import write_image
 
 
@@ -44,6 +44,23 @@ def test_missing_frame(done_output, shot_copy):
     msg = _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], "--anchor-mask", shot_copy["anchor"],
                  expect="missing frames 1003-1004")
     assert "plate.####.png" in msg
+
+
+def test_plate_error_comes_first_when_the_model_file_is_bad_too(tmp_path, shot_copy):
+    """The plate check and the model files' check run side by side; a run with both wrong reports the plate (as
+    when they ran in turn), and waits for the plate check instead of leaving it decoding."""
+    from videomatte_hq.errors import VideomatteError
+
+    (shot_copy["dir"] / "plate.1003.png").write_bytes(b"not a png")
+    missing = tmp_path / "nowhere" / "MEMatte_ViTS_DIM.pth"
+    with pytest.raises(VideomatteError, match="unreadable or corrupt frames 1003"):
+        run_api(shot_copy, tmp_path / "out", refine_backend="mematte", mematte_checkpoint=str(missing),
+                allow_external_paths=True)
+    (shot_copy["dir"] / "plate.1003.png").write_bytes((shot_copy["dir"] / "plate.1002.png").read_bytes())
+    with pytest.raises(VideomatteError, match="MEMatte checkpoint not found"):
+        run_api(shot_copy, tmp_path / "out", refine_backend="mematte", mematte_checkpoint=str(missing),
+                allow_external_paths=True)
+    assert not (tmp_path / "out").exists()
 
 
 def test_size_mismatch(done_output, shot_copy):

@@ -152,10 +152,22 @@ def test_full_frame_auto_decision(mematte_checkpoint, monkeypatch):
     assert not backend.full_frame_fits(2160, 3840) and backend.default_batch == 4  # CPU: tiles
     backend.device, backend.precision = torch.device("cuda"), "fp16"
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (40 << 30, 80 << 30))
-    assert backend.full_frame_fits(2160, 3840)  # 4K fp16: about 12.2 GiB
+    assert backend.full_frame_fits(2160, 3840)  # 4K fp16: about 7 GiB
     assert not backend.full_frame_fits(4320, 7680)  # 8K: tiles
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (12 << 30, 16 << 30))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (5 << 30, 16 << 30))
     assert not backend.full_frame_fits(2160, 3840)  # a small or busy GPU: tiles
+
+
+def test_cuda_batch_is_the_largest_that_fits():
+    """The CUDA default batch: the largest of 32, 16, 8, 4 tiles whose activations take half the free memory."""
+    from videomatte_hq.refine.mematte.backend import cuda_batch
+
+    gib = 1 << 30
+    assert cuda_batch(75 * gib, 480) == 32  # an idle H100
+    assert cuda_batch(10 * gib, 480) == 16  # 16 tiles: about 3.8 GiB
+    assert cuda_batch(5 * gib, 480) == 8
+    assert cuda_batch(6 * gib, 960) == 4  # larger tiles, fewer a call; never fewer than 4
+    assert cuda_batch(1 * gib, 480) == 4
 
 
 def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):

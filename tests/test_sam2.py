@@ -142,6 +142,57 @@ def test_image_encoder_runs_once_a_frame_with_ultralytics_results(sam2_files, mo
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
+def test_image_encoder_graphed_on_cuda_only(sam2_files):
+    """On the CPU (no graphs) and with cuda_graphs off, the encoder is the model's own forward."""
+    from videomatte_hq.config import build_config
+    from videomatte_hq.segment.sam2 import SAM2Backend
+
+    config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": 256, "device": "cpu"})
+    assert SAM2Backend(config, print).video.graphed is None
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graphed_encoder_gives_eager_probabilities_beside_a_busy_thread(sam2_files):
+    """The graph is captured while another thread launches work on the device (the refine of a one-pass run),
+    replayed for every frame, recaptured for a new input shape, and the probabilities are the eager ones."""
+    import threading
+
+    import torch
+
+    from videomatte_hq.config import build_config
+    from videomatte_hq.segment.sam2 import SAM2Backend
+    from videomatte_hq.torch_device import CudaGraphed
+
+    def track(graphs: bool, imgsz: int) -> list[np.ndarray]:
+        config = build_config(overrides={"model": str(sam2_files["seen"]), "imgsz": imgsz, "device": "cuda",
+                                         "cuda_graphs": graphs})
+        backend = SAM2Backend(config, print)
+        assert isinstance(backend.video.graphed, CudaGraphed) == graphs
+        tracker = backend.new_tracker()
+        return [torch.as_tensor(p).cpu().numpy()
+                for p in [tracker.start(frames[0], mask)] + [tracker.step(f) for f in frames[1:]]]
+
+    frames, mask = _clip(3, 4)
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = torch.rand(512, 512, device="cuda")
+        while not stop.is_set():
+            x = (x @ x).softmax(-1)
+        torch.cuda.synchronize()
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        graphed = {imgsz: track(True, imgsz) for imgsz in (256, 320)}
+    finally:
+        stop.set()
+        worker.join()
+    for imgsz, probs in graphed.items():
+        eager = track(False, imgsz)
+        assert all(np.array_equal(a, b) for a, b in zip(probs, eager, strict=True))
+
+
 def test_subject_lost_frames_warned_and_recorded(tmp_path, shot_png, sam2_files):
     proc, out = _run(tmp_path, shot_png, sam2_files["lost"], "--anchor-mask", shot_png["anchor"],
                      "--frame-end", 1004)

@@ -90,7 +90,8 @@ class RefinementConfig(_Section):
     tile_size: Optional[int] = Field(None, ge=64, description="Tile side in px (backend default if unset)")
     tile_overlap: Optional[int] = Field(None, ge=0)
     batch_size: Optional[int] = Field(None, ge=1, description="Tiles per model call (default: the backend's "
-                                                               "for the device, e.g. mematte 16 on CUDA, 4 on CPU)")
+                                                               "for the device, e.g. mematte on CUDA the largest of "
+                                                               "32, 16, 8 that fits, 4 on CPU)")
     refine_mode: Literal["auto", "full", "tiled"] = Field(
         "auto", description="full: the whole frame in one model call (the model's own computation); tiled: "
                             "overlapping tiles (bounded memory); auto: full where the backend says it fits and is "
@@ -120,6 +121,8 @@ class RuntimeConfig(_Section):
     overwrite: bool = False
     progress: Literal["auto", "bar", "jsonl", "none"] = "auto"
     preflight: Literal["full", "headers"] = "full"
+    cuda_graphs: bool = Field(True, description="On CUDA, replay SAM2's image encoder from a CUDA graph (the "
+                                                "same values, fewer launches); false: eager")
     allow_external_paths: bool = False
 
     @property

@@ -32,7 +32,9 @@ from .refine.foreground import estimate_foreground
 from .refine.tiling import FrameMemory, TiledRefiner
 from .trimap import UNKNOWN, band_radius, make_trimap
 
-WRITERS = 4
+# Writer threads, at most: a noisy 4K png16 alpha took 0.4-0.8 s to encode on an H100 host, where 4 writers held
+# the loop back (docs/benchmarks.md); up to the run's CPU threads.
+WRITERS = 8
 TRACK_AHEAD = 2  # frames the tracker may run ahead of the refine in a one-pass run
 
 

@@ -4,6 +4,7 @@ folder (locked, existing outputs refused), the anchors, and the stage hashes tha
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,16 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
         raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",
                               hint=f"the input has frames {format_frames(source.frames)}", code="range")
     frames = list(range(first, last + 1))
-    source.check(frames, full=runtime.preflight == "full")
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
-    models = _model_files(config, stages)
+    # The plate check (decodes that release the GIL) runs beside the model files' checks (importing the backends,
+    # torch among them, and hashing the checkpoints): on a 4K shot each takes seconds. The plate's error, if
+    # any, is the one raised, as when they ran in turn.
+    with ThreadPoolExecutor(1, thread_name_prefix="videomatte-preflight") as pool:
+        check = pool.submit(source.check, frames, runtime.preflight == "full")
+        try:
+            models = _model_files(config, stages)
+        finally:
+            check.result()
     layout = OutputLayout.of(io)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)

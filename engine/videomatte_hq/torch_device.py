@@ -73,3 +73,49 @@ def to_host(tensor: torch.Tensor) -> np.ndarray:
     host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     host.copy_(tensor)
     return host.numpy()
+
+
+class CudaGraphed:
+    """`fn(x)` for a CUDA tensor `x`, replayed from a CUDA graph captured for x's shape and dtype (again when they
+    change). For a fixed-shape model whose thousands of operator calls, each a launch made in Python under the GIL
+    that the run's other threads share, then cost one replay. `fn` must not sync with the host. Its outputs
+    (tensors, or dicts/lists/tuples of them) are copied out of the graph's memory, which the next replay reuses."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_in: torch.Tensor | None = None
+        self.static_out = None
+
+    def __call__(self, x: torch.Tensor):
+        if self.graph is None or (x.shape, x.dtype, x.device) != (self.static_in.shape, self.static_in.dtype,
+                                                                   self.static_in.device):
+            self._capture(x)
+        self.static_in.copy_(x)
+        self.graph.replay()
+        return _cloned(self.static_out)
+
+    def _capture(self, x: torch.Tensor) -> None:
+        self.graph = self.static_out = None  # an earlier shape's graph and its memory go first
+        self.static_in = x.clone()
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN's choices, lazily loaded kernels
+            for _ in range(2):
+                self.fn(self.static_in)
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the other stages' threads keep launching work on the device while this one captures.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self.static_out = self.fn(self.static_in)
+        self.graph = graph
+
+
+def _cloned(value):
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {k: _cloned(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cloned(v) for v in value)
+    return value

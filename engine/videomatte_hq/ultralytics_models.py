@@ -84,14 +84,25 @@ def predict(model, image_bgr: np.ndarray, threads: int, **kwargs):
 
 class VideoModel:
     """A video predictor's model, loaded once (built without random init, on `device` in its precision); every
-    propagation pass of a run tracks with it through a predictor of its own (`predictor()`)."""
+    propagation pass of a run tracks with it through a predictor of its own (`predictor()`). Its image encoder,
+    with `cuda_graph` on a CUDA device, replayed from a CUDA graph (its input has one shape a run:
+    the letterboxed imgsz square). On an H100, a 4K tracker step took 0.086 s eager and 0.039 s graphed, the same
+    probabilities (docs/benchmarks.md)."""
 
-    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int) -> None:
+    def __init__(self, predictor_cls, model_path: Path, imgsz: int, device: str, fp16: bool, threads: int,
+                 cuda_graph: bool = False) -> None:
         self.predictor_cls, self.threads = predictor_cls, threads
         self.overrides = dict(model=str(model_path), imgsz=imgsz, device=device, conf=0.0, save=False,
                               verbose=False, quantize=16 if fp16 else 32)
         self.model = None  # until the first predictor has built and loaded it
         self.model = self.predictor().model
+        from .torch_device import CudaGraphed  # torch: imported where a model is built, not with this module
+
+        self.graphed = CudaGraphed(self.model.forward_image) if cuda_graph and device.startswith("cuda") else None
+
+    def encode(self, im):
+        """The image encoder's features of a preprocessed frame."""
+        return self.graphed(im) if self.graphed else self.model.forward_image(im)
 
     def predictor(self):
         """A fresh predictor (its own inference state) over the model, which the first call builds and loads."""
@@ -112,6 +123,7 @@ class VideoSession:
 
         self.torch = torch
         self.predictor = video.predictor()
+        self.encode = video.encode
         self.threads = video.threads
         self.stretched = stretched
         self.index = -1
@@ -135,7 +147,7 @@ class VideoSession:
         """The frame's image features, computed once and handed to the predictor through its hook for precomputed
         ones (`backbone_out`): without, a prompted frame runs the image encoder twice (for its mask, then for its
         memory)."""
-        return self.predictor.model.forward_image(im)
+        return self.encode(im)
 
     def step(self, image: np.ndarray, mask: np.ndarray | None = None):
         """Propagate to the next frame, `image` as uint8 RGB (re-prompted with `mask` if given).

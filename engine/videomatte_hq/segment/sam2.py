@@ -47,6 +47,7 @@ class SAM2Backend:
     default_model = "sam2_l.pt"
     stretched = False  # SAM2 letterboxes to a square; SAM3 stretches
     frame_input = "u8"
+    cuda_graph = True  # its image encoder replayed from a CUDA graph (runtime.cuda_graphs)
 
     @classmethod
     def model_files(cls, config) -> list[Path]:
@@ -81,7 +82,7 @@ class SAM2Backend:
         # Loaded once a run: the forward and the backward pass track with it (the model keeps no state between
         # passes: each pass has its own predictor and inference state).
         self.video = VideoModel(predictor_cls, path, config.segmentation.imgsz, self.device, precision == "fp16",
-                                config.runtime.cpu_threads)
+                                config.runtime.cpu_threads, self.cuda_graph and config.runtime.cuda_graphs)
 
     def new_tracker(self) -> SAMTracker:
         return SAMTracker(self)
@@ -92,6 +93,7 @@ class SAM3Backend(SAM2Backend):
     display_name = "SAM3"
     default_model = "sam3.pt"
     stretched = True
+    cuda_graph = False  # not measured on a GPU
 
     @classmethod
     def model_files(cls, config) -> list[Path]:

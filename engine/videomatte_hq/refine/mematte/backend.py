@@ -16,10 +16,25 @@ from .model import postprocess
 from .weights import load_mematte
 
 
-# Peak CUDA memory of one padded full-frame forward per plate pixel, measured at 4K on an H100 (fp16 12.2 GiB,
-# fp32 16.1 GiB; bf16 taken as fp16), with most tokens routed to global attention (the worst case).
-FULL_FRAME_BYTES_PER_PIXEL = {"fp16": 1580, "bf16": 1580, "fp32": 2090}
+# Peak CUDA memory of one padded full-frame forward per plate pixel, measured at 4K on an H100 with the fused
+# attention (fp16 6.8 GiB, fp32 6.7: the activations of the attention no longer dominate), with most tokens routed to
+# global attention (the worst case); bf16 taken as fp16.
+FULL_FRAME_BYTES_PER_PIXEL = 900
 FULL_FRAME_MAX_PIXELS = 4096 * 2304
+# Tiles per forward on CUDA, the largest that fits: a 4K frame's 28 tiles of 480 px took 0.126-0.135 s a frame in
+# batches of 8, 0.079-0.093 s in 16, 0.071-0.074 s in 32 on an H100 (fp16; fp32 0.19, 0.17, 0.16 s), peaking at
+# 2.3, 4.3 and 7.4 GiB in either precision with the frame on the device: about 1100 bytes per tile pixel.
+CUDA_BATCHES = (32, 16, 8, 4)
+TILE_BYTES_PER_PIXEL = 1100
+# A full frame's decoder patches per call on CUDA (measured with 16: a 4K frame's 40 patches in 9 calls).
+CUDA_DECODER_BATCH = 16
+
+
+def cuda_batch(free_bytes: int, tile: int) -> int:
+    """The default tiles per forward on a CUDA device with `free_bytes` free: the largest batch whose activations
+    take at most half of it (the rest: the other model, the frames in flight), at least 4."""
+    per_tile = tile * tile * TILE_BYTES_PER_PIXEL
+    return next((b for b in CUDA_BATCHES if b * per_tile <= free_bytes // 2), CUDA_BATCHES[-1])
 
 
 def checkpoint_path(config) -> Path:
@@ -60,25 +75,28 @@ class MEMatteBackend:
         self.path = checkpoint_path(config)
         self.device, self.precision = torch_device.setup(config, warn)
         self.threads = config.runtime.cpu_threads
-        # Tiles per forward: on an H100, 28 fp16 tiles of a 4K frame take 0.42 s in batches of 4, 0.27 s in 16
-        # (4.5 GiB), 0.27 s in 32 (7.7 GiB) (docs/benchmarks.md); on the CPU batches buy nothing but memory.
-        self.default_batch = 16 if self.device.type == "cuda" else 4
         model, report = load_mematte(self.path)
         if report.dropped:
             warn(f"MEMatte checkpoint: dropped {len(report.dropped)} training-only keys (teacher_backbone.*)")
         self.model = model.to(self.device)
+        cuda = self.device.type == "cuda"
+        # Tiles per forward: on the CPU batches buy nothing but memory (docs/benchmarks.md).
+        tile = config.refinement.tile_size or self.default_tile
+        self.default_batch = cuda_batch(torch.cuda.mem_get_info(self.device)[0], tile) if cuda else 4
         # A full frame's decoder patches in groups: on a GPU it saves launches made under the GIL; on the CPU it
         # would only cost memory.
-        self.model.DECODER_BATCH = self.default_batch if self.device.type == "cuda" else 1
+        self.model.DECODER_BATCH = CUDA_DECODER_BATCH if cuda else 1
 
     def full_frame_fits(self, height: int, width: int) -> bool:
         """refine_mode auto: the padded full frame on CUDA where its activations fit in 80 % of the free memory
-        and the frame is at most about 4K (measured faster than tiles there on an H100; 8K not measured). On the
-        CPU tiles are faster (docs/benchmarks.md)."""
+        and the frame is at most about 4K (8K not measured). It is the official computation, and on an H100 at 4K
+        it takes 0.11 s, against 0.07 s for a 7 % band's 28 tiles and about twice that for an all-unknown trimap's
+        58; a SAM2 run is bound by the tracker either way (its steady rate: 0.26 s a frame full, 0.49 tiled with
+        all-unknown trimaps). On the CPU tiles are faster (docs/benchmarks.md)."""
         if self.device.type != "cuda" or height * width > FULL_FRAME_MAX_PIXELS:
             return False
         free, _ = torch.cuda.mem_get_info(self.device)
-        return height * width * FULL_FRAME_BYTES_PER_PIXEL[self.precision] <= 0.8 * free
+        return height * width * FULL_FRAME_BYTES_PER_PIXEL <= 0.8 * free
 
     def forward_tiles(self, images: torch.Tensor, trimaps: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) RGB and (B, 1, h, w) {0, 0.5, 1} tiles on the device -> (B, 1, h, w) float32 alpha."""
