@@ -1,10 +1,12 @@
-"""Model loading: SAM2 built by ultralytics with and without torch's random init before the checkpoint load.
+"""Model loading: SAM2 built by ultralytics with and without torch's random init before the checkpoint load, its
+checkpoint memory-mapped or read whole.
 
     python bench/model_load.py [--model sam2_l] [--repeat 3]
 
 Writes a generated checkpoint of the model (ultralytics' own build, random init) to a temporary folder, then
 loads it the way the engine does (`ultralytics_models.load_model`) in fresh processes, with weight init skipped
-(the engine) and with it (ultralytics' default), and checks both give the same weights. Prints seconds (median).
+and the file mapped (the engine), read whole instead, and with both of ultralytics' defaults, and checks all give
+the same weights. Prints seconds (median).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ sys.path.insert(0, {engine!r})
 from videomatte_hq import ultralytics_models as um
 if {with_init}:
     um.skip_weight_init = contextlib.nullcontext
+if {whole}:
+    um.mapped_checkpoints = contextlib.nullcontext
 import torch
 t0 = time.perf_counter()
 model = um.load_model({path!r}, {name!r})
@@ -51,9 +55,11 @@ def main() -> None:
     torch.save({"model": getattr(build, f"build_{args.model}")(checkpoint=None).state_dict()}, path)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "engine")}
     results = {}
-    for label, with_init in (("init skipped (engine)", False), ("random init first (ultralytics)", True)):
+    for label, with_init, whole in (("init skipped, file mapped (engine)", False, False),
+                                    ("init skipped, file read whole", False, True),
+                                    ("random init first, file read whole (ultralytics)", True, True)):
         runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(
-            engine=str(ROOT / "engine"), with_init=with_init, path=str(path), name=path.name)],
+            engine=str(ROOT / "engine"), with_init=with_init, whole=whole, path=str(path), name=path.name)],
             check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1])
             for _ in range(args.repeat)]
         results[label] = runs

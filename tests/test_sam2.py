@@ -142,6 +142,28 @@ def test_image_encoder_runs_once_a_frame_with_ultralytics_results(sam2_files, mo
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
+def test_checkpoints_load_memory_mapped_with_ultralytics_weights(sam2_files, tmp_path, monkeypatch):
+    """SAM2's checkpoint is read memory-mapped (zip format) or whole (torch's legacy format); either way the model
+    holds exactly the weights ultralytics' own load gives."""
+    import torch
+    from ultralytics import SAM
+
+    from videomatte_hq.ultralytics_models import load_model
+
+    theirs = SAM(str(sam2_files["seen"])).model.state_dict()
+    calls = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda f, **kw: calls.append(kw.get("mmap", False)) or load(f, **kw))
+    legacy = tmp_path / "legacy" / "sam2_t.pt"
+    legacy.parent.mkdir()
+    torch.save(torch.load(sam2_files["seen"]), legacy, _use_new_zipfile_serialization=False)
+    for path, mapped in ((sam2_files["seen"], [True]), (legacy, [True, False])):
+        calls.clear()
+        ours = load_model(path, "sam2_t.pt").model.state_dict()
+        assert calls == mapped
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
 def test_image_encoder_graphed_on_cuda_only(sam2_files):
     """On the CPU (no graphs) and with cuda_graphs off, the encoder is the model's own forward."""
     from videomatte_hq.config import build_config

@@ -55,6 +55,29 @@ def skip_weight_init():
             setattr(torch.nn.init, name, function)
 
 
+@contextlib.contextmanager
+def mapped_checkpoints():
+    """ultralytics reads a SAM checkpoint whole into memory (`torch.load` of an open file), then copies each tensor
+    into the model: memory-mapped, the tensors are copied once, straight from the file's pages. A file in torch's
+    legacy (pre-zip) format cannot be mapped and is read as before."""
+    from ultralytics.models.sam import build
+
+    read = build.torch_load
+
+    def mapped(file, **kwargs):
+        try:
+            return read(file.name, mmap=True, **kwargs)
+        except RuntimeError:  # not a zip-format checkpoint
+            file.seek(0)
+            return read(file, **kwargs)
+
+    build.torch_load = mapped
+    try:
+        yield
+    finally:
+        build.torch_load = read
+
+
 def load_model(path: Path, file_name: str):
     """Load `path` the way ultralytics will at run time (SAM2: strict) under its canonical `file_name`,
     which is what selects the architecture."""
@@ -65,7 +88,7 @@ def load_model(path: Path, file_name: str):
         link = Path(tmp) / file_name
         link.symlink_to(Path(path).resolve())
         try:
-            with skip_weight_init():
+            with skip_weight_init(), mapped_checkpoints():
                 return (SAM if file_name.startswith("sam") else YOLO)(str(link))
         except Exception as exc:  # torch/ultralytics raise many kinds for a bad file
             raise ModelFileError(f"{path} is not a valid {file_name} checkpoint ({short_reason(exc)})",
@@ -109,7 +132,7 @@ class VideoModel:
         import torch
 
         predictor = self.predictor_cls(overrides=self.overrides)
-        with skip_weight_init():
+        with skip_weight_init(), mapped_checkpoints():
             predictor.setup_model(model=self.model, verbose=False)  # given the model: moved, cast (no-ops)
         torch.set_num_threads(self.threads)  # setup_model's select_device sets cpu_count - 1 (1 on a 2-core box)
         return predictor
