@@ -82,7 +82,7 @@ def test_failed_job_shows_error_and_fix(tmp_path):
 
 
 def test_cancel_then_resume_keeps_frames(tmp_path):
-    root = make_root(tmp_path, frames=40, width=192, height=128)
+    root = make_root(tmp_path, frames=200, width=192, height=128)  # 40 frames take under a second: a cancel may miss
     with client(root, tmp_path / "data") as api:
         job = api.post("/api/jobs", json=job_params(root)).json()
         wait(api, job["id"], lambda j: j["done"] >= 1 or finished(j))
@@ -105,7 +105,9 @@ def test_cancel_then_resume_keeps_frames(tmp_path):
 def test_restart_keeps_history_and_marks_a_killed_job_interrupted(tmp_path):
     """The real server process (and its engine) killed -9 mid-run; a new server over the same SQLite file
     shows the job as interrupted (from the run's report) and resumes it."""
-    root = make_root(tmp_path, frames=40, width=192, height=128)
+    # The report on disk is rewritten at most once a second while frames complete, and the kill must land after a
+    # write that counts a frame: 200 frames (about 4 s on a 2-core box; 40 could finish within that second).
+    root = make_root(tmp_path, frames=200, width=192, height=128)
     data = tmp_path / "data"
     server = subprocess.Popen([sys.executable, "-m", "videomatte_hq_web", "--root", str(root), "--port", "0",
                                "--data-dir", str(data)], stdout=subprocess.PIPE, text=True, env=ENV,
