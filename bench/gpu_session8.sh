@@ -9,7 +9,8 @@
 set -uo pipefail
 source bench/gpu_setup.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
-PYTHONPATH=engine:$PYTHONPATH timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_sam2.py -k "cuda or graph" \
+PYTHONPATH=engine:$PYTHONPATH timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_sam2.py \
+  -k "cuda or graph" \
   2>&1 | tail -15 | tee "$OUT/pytest.txt"
 timeout 60 python3 bench/gpu_mematte.py /tmp/w/MEMatte_ViTS_DIM.pth 2>&1 | grep "|" | grep -v "aten\|void\|cuda" \
   | tee "$OUT/mematte.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Session 8's last device call, after gpu_session8.sh's profile: the first frames decode while the models load,
-# up to 8 writer threads. The sam2 + mematte run against b4cb2a3 twice (run-to-run noise), and the run's
-# milestones (bench/profile_run.py). Carries .whl (+ yappi) and .baseline (b4cb2a3's engine). About 200 s.
+# Session 8's last device call, after gpu_session8.sh's profile: the first frames decoding while the models
+# load (removed after this measurement: docs/benchmarks.md), up to 8 writer threads. The sam2 + mematte run
+# against b4cb2a3 twice (run-to-run noise), and the run's milestones (bench/profile_run.py). Carries .whl
+# (+ yappi) and .baseline (b4cb2a3's engine). About 200 s.
 set -uo pipefail
 source bench/gpu_setup.sh
 for round in 1 2; do
