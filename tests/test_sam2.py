@@ -175,8 +175,8 @@ def test_image_encoder_graphed_on_cuda_only(sam2_files):
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA graphs need a CUDA device")
 def test_cuda_graphed_encoder_gives_eager_probabilities_beside_a_busy_thread(sam2_files):
-    """The graph is captured while another thread launches work on the device (the refine of a one-pass run),
-    replayed for every frame, recaptured for a new input shape, and the probabilities are the eager ones."""
+    """The graph is captured while another thread launches work on the device (the refine of a one-pass run) and
+    replayed for every frame; the probabilities are the eager ones, for two input sizes."""
     import threading
 
     import torch

@@ -145,9 +145,8 @@ class VideoSession:
         import torch
 
         self.torch = torch
+        self.video = video
         self.predictor = video.predictor()
-        self.encode = video.encode
-        self.threads = video.threads
         self.stretched = stretched
         self.index = -1
         self.started = False
@@ -170,7 +169,7 @@ class VideoSession:
         """The frame's image features, computed once and handed to the predictor through its hook for precomputed
         ones (`backbone_out`): without, a prompted frame runs the image encoder twice (for its mask, then for its
         memory)."""
-        return self.encode(im)
+        return self.video.encode(im)
 
     def step(self, image: np.ndarray, mask: np.ndarray | None = None):
         """Propagate to the next frame, `image` as uint8 RGB (re-prompted with `mask` if given).
@@ -179,7 +178,7 @@ class VideoSession:
         on the model's device (no float math on the host), and the object score logit; a score <= 0 means the
         model lost the subject (the predictor then sets every logit to -1024: probability 0)."""
         p, torch = self.predictor, self.torch
-        torch.set_num_threads(self.threads)  # per thread (torch_device.use_threads): this pass's thread
+        torch.set_num_threads(self.video.threads)  # per thread (torch_device.use_threads): this pass's thread
         with torch.inference_mode():
             im, (h, w) = self._frame(image)
             p.backbone_out = self._features(im)
