@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import OpenImageIO as oiio
 import pytest
 
-from conftest import WEIGHT_FREE, encode_video, read_pixels, run_cli
+from conftest import WEIGHT_FREE, encode_video, read_pixels, run_api, run_cli
+from videomatte_hq.anchor import load_anchor
 from videomatte_hq.errors import VideomatteError
+from videomatte_hq.io.images import read_image
 from videomatte_hq.io.sequence import parse_pattern
 from videomatte_hq.io.source import open_source
 from videomatte_hq.synthetic import render_frame
@@ -72,3 +75,80 @@ def test_video_input_end_to_end(tmp_path, shot_png):
     assert sorted(p.name for p in (out / "alpha").iterdir()) == [f"{f:06d}.png" for f in range(1, 6)]
     alpha, _ = read_pixels(out / "alpha" / "000005.png")
     assert alpha.shape == (48, 80, 1)
+
+
+def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):
+    """An EXR whose data window `window` (x, y, w, h) holds `pixels` in the `display` window."""
+    x, y, width, height = window
+    spec = oiio.ImageSpec(width, height, len(names), oiio.HALF)
+    spec.channelnames = names
+    if formats:
+        spec.channelformats = formats
+    spec.x, spec.y = x, y
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = display
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.ascontiguousarray(pixels, np.float32)), out.geterror()
+    out.close()
+
+
+# A render's bounding box per frame (the data window: overscan, the whole frame, a box inside it) and its other
+# layers beside RGBA; every file has the 64x48 display window.
+WINDOWS = {1: (-4, -3, 72, 54), 2: (0, 0, 64, 48), 3: (10, 6, 40, 30)}
+LAYERED = ("R", "G", "B", "A", "diffuse.R", "diffuse.G", "diffuse.B", "Z")
+
+
+def _layered_shot(folder):
+    """Frames written from one 72x54 render (display window at (4, 3) in it); what each frame shows in its
+    64x48 display window, as half floats."""
+    expected = {}
+    for frame, (x, y, width, height) in WINDOWS.items():
+        render = render_frame(54, 72, frame, 3)[0] ** 2.2  # scene-linear
+        layers = np.concatenate([render, np.ones((54, 72, 1)), render[:, :, ::-1], np.full((54, 72, 1), 7.0)], 2)
+        stored = layers[y + 3:y + 3 + height, x + 4:x + 4 + width]
+        _write_exr(folder / f"render.{frame:04d}.exr", stored, LAYERED, (x, y, width, height),
+                   formats=[oiio.HALF] * 7 + [oiio.FLOAT])
+        shown = np.zeros((48, 64, 3), np.float16)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + width, 64), min(y + height, 48)
+        shown[y0:y1, x0:x1] = render[y0 + 3:y1 + 3, x0 + 4:x1 + 4]
+        expected[frame] = shown
+    return expected
+
+
+def test_exr_windows_and_layers(tmp_path):
+    """A plate is its display window (zeros outside a frame's data window, overscan left out: as Nuke reads
+    it); only its colour channels are decoded (in half, though its Z layer is float)."""
+    expected = _layered_shot(tmp_path)
+    warnings = []
+    source = open_source(str(tmp_path / "render.####.exr"), "auto", warnings.append)
+    assert (source.width, source.height) == (64, 48)
+    assert any("overscan" in w and "render.0001.exr" in w for w in warnings), warnings
+    raw, spec = read_image(tmp_path / "render.0003.exr", keep_half=True, colour=True)
+    assert raw.shape == (48, 64, 3) and raw.dtype == np.float16 and spec.nchannels == 8
+    assert np.array_equal(raw, expected[3])
+    for full in (False, True):
+        source.check([1, 2, 3], full)
+    for decoded in source.iter_decoded([1, 2, 3]):
+        assert np.array_equal(decoded.rgb, source.colour.to_model(expected[decoded.frame])[0]), decoded.frame
+
+
+def test_exr_bounding_box_end_to_end(tmp_path):
+    """The whole run on bounding-boxed plates, with an anchor exported as an EXR with a bounding box of its own:
+    the anchor is read in its display window, the alpha written at the plate's 64x48."""
+    _layered_shot(tmp_path)
+    alpha = render_frame(54, 72, 1, 3)[1][3:51, 4:68]
+    _write_exr(tmp_path / "anchor.exr", alpha[4:44, 6:60, None], ("A",), (6, 4, 54, 40))
+    boxed = np.zeros((48, 64), np.float32)
+    boxed[4:44, 6:60] = alpha[4:44, 6:60].astype(np.float16)
+    assert np.array_equal(load_anchor(tmp_path / "anchor.exr", 64, 48, print), boxed)
+    report = run_api({"input": tmp_path / "render.####.exr", "anchor": tmp_path / "anchor.exr"}, tmp_path / "out")
+    assert report.status == "ok" and report.frame_count == 3
+    assert read_pixels(tmp_path / "out" / "alpha" / "000003.png")[0].shape == (48, 64, 1)
+
+
+def test_display_window_mismatch_is_named(tmp_path):
+    _layered_shot(tmp_path)
+    _write_exr(tmp_path / "render.0002.exr", np.zeros((48, 64, 3)), ("R", "G", "B"), (0, 0, 64, 48),
+               display=(0, 0, 64, 40))
+    source = open_source(str(tmp_path / "render.####.exr"), "auto", print)
+    with pytest.raises(VideomatteError, match=r"differ in size from 64x48 .*\(2: 64x40\)"):
+        source.check([1, 2, 3], False)

@@ -39,20 +39,51 @@ def read_spec(path: Path) -> oiio.ImageSpec:
     return spec
 
 
-def read_image(path: Path, keep_half: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
-    """All channels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]. With `keep_half`, a half-float
-    file comes back as float16 (half the memory; the colour table reads its bits)."""
+def frame_size(spec: oiio.ImageSpec) -> tuple[int, int]:
+    """An image's (width, height) as a compositor knows it: its display window (an EXR's format). The pixels
+    stored, its data window, may be smaller (a render's bounding box, per frame) or larger (overscan)."""
+    return spec.full_width, spec.full_height
+
+
+def colour_channel_count(spec: oiio.ImageSpec) -> int:
+    """How many leading channels hold a plate's colour: R, G, B (OpenImageIO lists them first in a layered EXR),
+    else one grey channel. A render's other layers (AOVs) and its alpha are then never decoded into memory."""
+    return 3 if spec.nchannels >= 3 and spec.alpha_channel not in (0, 1, 2) else 1
+
+
+def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
+    """The display window's pixels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]. Outside the data
+    window they are 0 (as a compositor reads a bounding box), overscan beyond the display window is left out.
+    With `keep_half`, a half-float file comes back as float16 (half the memory; the colour table reads its bits).
+    With `colour`, only the plate's colour channels (`colour_channel_count`)."""
     inp = _open(path)
     spec = inp.spec()
-    half = keep_half and spec.format == oiio.HALF and all(f == oiio.HALF for f in spec.channelformats or [oiio.HALF])
-    pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.HALF if half else oiio.FLOAT)
+    channels = colour_channel_count(spec) if colour else spec.nchannels
+    half = keep_half and all(spec.channelformat(c) == oiio.HALF for c in range(channels))
+    pixels = inp.read_image(0, 0, 0, channels, oiio.HALF if half else oiio.FLOAT)
     error = inp.geterror()
     inp.close()
     if pixels is None or error:
         raise VideomatteError(f"cannot decode pixels of {path}: {error.strip() or 'truncated or corrupt data'}",
                               hint="re-render or re-copy this frame", code="unreadable")
-    dtype = np.float16 if half else np.float32
-    return np.asarray(pixels, dtype).reshape(spec.height, spec.width, spec.nchannels), spec
+    pixels = np.asarray(pixels, np.float16 if half else np.float32).reshape(spec.height, spec.width, channels)
+    return _display_window(pixels, spec), spec
+
+
+def _display_window(pixels: np.ndarray, spec: oiio.ImageSpec) -> np.ndarray:
+    """The data window's `pixels` placed in the display window."""
+    data = (spec.x, spec.y, spec.width, spec.height)
+    full = (spec.full_x, spec.full_y, spec.full_width, spec.full_height)
+    if data == full:
+        return pixels
+    frame = np.zeros((spec.full_height, spec.full_width, pixels.shape[2]), pixels.dtype)
+    x0, y0 = max(spec.x, spec.full_x), max(spec.y, spec.full_y)
+    x1 = min(spec.x + spec.width, spec.full_x + spec.full_width)
+    y1 = min(spec.y + spec.height, spec.full_y + spec.full_height)
+    if x1 > x0 and y1 > y0:
+        frame[y0 - spec.full_y:y1 - spec.full_y, x0 - spec.full_x:x1 - spec.full_x] = \
+            pixels[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x]
+    return frame
 
 
 def read_attribute(path: Path, name: str) -> str | None:

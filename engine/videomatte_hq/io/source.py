@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour
-from .images import read_image, read_spec
+from .images import frame_size, read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -92,12 +92,16 @@ class SequenceSource(FrameSource):
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
-        super().__init__(sequence.pattern, sequence.frames, spec.width, spec.height,
+        super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
                          colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
+        if _overscan(spec):
+            warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
+                 f"{self.width}x{self.height} display window): only the display window is matted")
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         def load(frame: int) -> tuple[Decoded, int]:
-            return self._convert(frame, read_image(self.sequence.path(frame), keep_half=True)[0], linear)
+            return self._convert(frame, read_image(self.sequence.path(frame), keep_half=True, colour=True)[0],
+                                 linear)
 
         workers = min(READ_AHEAD, self.threads)
         return ordered_map(load, frames, workers, READ_AHEAD if workers > 1 else 1)
@@ -113,14 +117,13 @@ class SequenceSource(FrameSource):
             path = self.sequence.path(frame)
             try:
                 if full:
-                    pixels = read_image(path, keep_half=True)[0]
-                    height, width = pixels.shape[:2]
+                    spec = read_image(path, keep_half=True, colour=True)[1]
                 else:
                     spec = read_spec(path)
-                    width, height = spec.width, spec.height
             except VideomatteError:
                 return frame, "unreadable"
-            return frame, None if (width, height) == (self.width, self.height) else f"{width}x{height}"
+            size = frame_size(spec)
+            return frame, None if size == (self.width, self.height) else "{}x{}".format(*size)
 
         # Every frame is still checked before any output is written; the decodes run in parallel (each holds
         # one decoded frame: at most PREFLIGHT_WORKERS of them at a time).
@@ -138,6 +141,11 @@ class SequenceSource(FrameSource):
                 f"frames differ in size from {self.width}x{self.height} in {self.sequence.pattern} ({sizes})",
                 hint="all frames of a shot must have one resolution; fix or exclude those frames",
                 code="size_mismatch")
+
+
+def _overscan(spec) -> bool:
+    return (spec.x < spec.full_x or spec.y < spec.full_y or spec.x + spec.width > spec.full_x + spec.full_width
+            or spec.y + spec.height > spec.full_y + spec.full_height)
 
 
 class VideoSource(FrameSource):
