@@ -1,8 +1,12 @@
 """Quality on the public benchmark clips: run the engine, score with ../shared/bench/eval.py.
 
-    python bench/quality.py [--bench ../shared/bench] [--out bench/results/quality]
+    python bench/quality.py [--bench ../shared/bench] [--clips DIR] [--out bench/results/quality]
                             [--backends flow closed_form]   # or: sam2 mematte, with the model files installed
                             [--baseline REV]                # the same runs with another revision's engine
+
+`--clips` scores other clips made by the benchmark's generator, e.g. the variants in bench/variant_clips.json
+(`python ../shared/bench/make_bench.py --params bench/variant_clips.json --out DIR`; it needs scikit-image): the
+tracker is tuned on the public clips, these say whether that holds elsewhere.
 
 Prints markdown tables (whole frame and edge band, with the 'anchor repeated' baseline), and per run the
 worst and mean per-frame false foreground (alpha >= 0.5 where the ground truth is 0, % of the frame), the
@@ -89,6 +93,7 @@ def run(eval_py: Path, engine: Path, clip: Path, plates: str, out: Path, backend
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    parser.add_argument("--clips", type=Path, help="folder of clips (default: BENCH/public)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality")
     parser.add_argument("--plates", nargs="+", default=["plate", "plate_png"])
     parser.add_argument("--backends", nargs=2, default=["flow", "closed_form"], metavar=("SEGMENT", "REFINE"))
@@ -105,7 +110,7 @@ def main() -> None:
         engines[args.baseline] = tmp / "baseline" / "engine"
     rows = []
     try:
-        for clip in sorted((args.bench / "public").iterdir()):
+        for clip in sorted((args.clips or args.bench / "public").iterdir()):
             anchor = clip_means(evaluate(eval_py, clip, ["--baseline", "anchor"]))
             rows.append({"clip": clip.name, "method": "(a) anchor repeated", "means": anchor})
             for plates in args.plates:

@@ -96,6 +96,37 @@ def test_flow_tracker_gives_back_a_lookalike_background_that_moves_with_the_came
     assert np.mean([false_fg for false_fg, _ in found]) < 0.0025
 
 
+def _starfield(width: int) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    sky = np.full((H, width, 3), 0.03, np.float32)
+    sky[rng.integers(0, H, 900), rng.integers(0, width, 900)] = rng.random((900, 3)) * 0.8 + 0.2
+    return cv2.GaussianBlur(sky, (0, 0), 0.8)
+
+
+def dark_hair_frame(i: int, sky=_starfield(W + 64)) -> tuple[np.ndarray, np.ndarray]:
+    """A figure walking right (2 px a frame) whose hair is as dark as the night sky behind it, the camera
+    panning left (3 px a frame): colour cannot tell the hair from the sky; motion can."""
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    cx = 200 + 2 * i
+    hair = (((xs - cx) / 34) ** 2 + ((ys - 62) / 30) ** 2 <= 1) & (ys < 80)
+    face = ((xs - cx) / 28) ** 2 + ((ys - 95) / 30) ** 2 <= 1
+    neck = (np.abs(xs - cx) < 13) & (ys > 110) & (ys < 190)
+    body = ((xs - cx) / 110) ** 2 + ((ys - 290) / 110) ** 2 <= 1
+    alpha = (hair | face | neck | body).astype(np.float32)
+    fg = np.where(hair[..., None], 0.035 + 0.02 * (np.roll(_texture(4, W), 2 * i, axis=1) - 0.5),
+                  np.where((face | neck)[..., None], SKIN,
+                           0.5 + 0.3 * (np.roll(_texture(3, W), 2 * i, axis=1) - 0.5)))
+    bg = sky[:, 3 * i: 3 * i + W]
+    return (alpha[..., None] * fg + (1 - alpha[..., None]) * bg).astype(np.float32), alpha
+
+
+def test_flow_tracker_keeps_a_subject_of_the_background_colour_that_moves_otherwise():
+    """GrabCut alone ate the dark hair a band a frame (2.1 % of the frame missed by frame 10, nearly all of
+    it); carried along a reliable flow that is not the camera's, it stays subject."""
+    for i, (false_fg, missed) in enumerate(_track(dark_hair_frame, 14)):
+        assert missed < 0.01 and false_fg < 0.002, (i, false_fg, missed)
+
+
 def test_flow_tracker_keeps_a_subject_that_moves_as_the_background_does():
     """A still subject in a locked-off shot, and one that moves with the panning camera: motion tells nothing
     apart there, so it must take nothing away."""
@@ -137,7 +168,7 @@ def test_flow_tracker_motion_test_spares_a_still_body_beside_a_waving_arm():
 
         def counted(*args):
             found = motion_test(*args)
-            taken.append(0 if found is None else int((found & (alpha > 0)).sum()))
+            taken.append(0 if found is None else int((found[0] & (alpha > 0)).sum()))
             return found
 
         tracker._with_camera = counted

@@ -13,7 +13,11 @@ the subject (what the edge competes with, not the whole frame's colours). Backgr
 looks as it did on the anchored frame (followed by the camera's motion) is background,
 whatever the mask did since; so is a part of the mask that moves as the camera does while
 the subject beside it does not (a background object of the subject's own colours, revealed
-where the subject moved off it). A guided filter (He et al. 2010) gives the binary result a
+where the subject moved off it). Where colour cannot tell the subject from the background (dark
+hair over a dark sky, skin over a background of its tone), GrabCut alone would eat into the
+subject a band a frame; there the flow decides: a pixel the mask carried along a reliable flow
+(forward-backward consistent) that moves otherwise than the camera stays subject unless its
+colour clearly belongs to the background. A guided filter (He et al. 2010) gives the binary result a
 soft edge that follows the image; re-binarising each frame stops blur from accumulating.
 Measured on the public clips: docs/benchmarks.md, "The weight-free tracker".
 """
@@ -42,6 +46,9 @@ STATIC_GREY = 3.0  # mean |difference| over a 5x5 patch (8-bit grey) under which
 CAMERA_FLOW_PX = 0.5  # a subject pixel whose flow is the camera's within this moves as the background does...
 SUBJECT_APART_PX = 1.0  # ...where most of the subject's interior near it moves at least this much otherwise
 NEAR_SUBJECT = 4  # band widths: the radius of "near it"
+# A carried pixel (reliable flow, moving otherwise than the camera) stays subject unless its colour is this many
+# times likelier under the background's model than the subject's (log of e^2: about 7).
+BACKGROUND_LOG_RATIO = 2.0
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float,
@@ -82,6 +89,16 @@ def _models(img8: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarra
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     grabcut(img8, labels.copy(), None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
     return bgd, fgd
+
+
+def _log_density(model: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Log density (up to a shared constant) of `colours` (N, 3) under a GrabCut colour model (OpenCV's layout:
+    5 weights, 5 means, 5 covariances)."""
+    weights, means, covs = model[0, :5], model[0, 5:20].reshape(5, 3), model[0, 20:].reshape(5, 3, 3)
+    terms = [np.log(w) - 0.5 * np.log(np.linalg.det(c)) - 0.5 * np.einsum("ni,ij,nj->n", colours - m,
+                                                                         np.linalg.inv(c), colours - m)
+             for w, m, c in zip(weights, means, covs) if w > 0]
+    return np.logaddexp.reduce(np.stack(terms), axis=0)
 
 
 def _is_fg(labels: np.ndarray) -> np.ndarray:
@@ -194,7 +211,8 @@ class FlowTracker:
         sample_labels[0, : int(ring.sum())] = cv2.GC_BGD
         return _models(sample, sample_labels)[0]
 
-    def _grabcut(self, img8: np.ndarray, labels: np.ndarray, band: int, anchored: bool) -> np.ndarray:
+    def _grabcut(self, img8: np.ndarray, labels: np.ndarray, band: int, anchored: bool,
+                 carried: np.ndarray | None = None) -> np.ndarray:
         fg = _is_fg(labels)
         if not fg.any() or fg.all():
             return fg
@@ -207,12 +225,26 @@ class FlowTracker:
             return result
         # One iteration: with both models frozen, each iteration builds the same graph (a probable pixel's
         # t-links come from the models, not from its current label), so a second one repeats the first exactly.
-        grabcut(img8, labels, None, self._background_model(img8, labels, band), self.fg_model.copy(), 1,
-                cv2.GC_EVAL_FREEZE_MODEL)
+        background = self._background_model(img8, labels, band)
+        if carried is not None:
+            self._keep_carried(img8, labels, carried, background)
+        grabcut(img8, labels, None, background, self.fg_model.copy(), 1, cv2.GC_EVAL_FREEZE_MODEL)
         return _is_fg(labels)
 
+    def _keep_carried(self, img8: np.ndarray, labels: np.ndarray, carried: np.ndarray,
+                      background: np.ndarray) -> None:
+        """Carried pixels of the band's subject side become definite subject unless their colour clearly belongs
+        to the background (`BACKGROUND_LOG_RATIO`): where the two models overlap, the flow decides."""
+        ys, xs = np.nonzero((labels == cv2.GC_PR_FGD) & carried)
+        if not len(ys):
+            return
+        colours = img8[ys, xs].astype(np.float64)
+        ratio = _log_density(background, colours) - _log_density(self.fg_model, colours)
+        keep = ratio < BACKGROUND_LOG_RATIO
+        labels[ys[keep], xs[keep]] = cv2.GC_FGD
+
     def _fit(self, image: np.ndarray, greys: tuple[np.ndarray, np.ndarray], prior: np.ndarray, anchored: bool,
-             background: np.ndarray | None = None) -> np.ndarray:
+             background: np.ndarray | None = None, carried: np.ndarray | None = None) -> np.ndarray:
         h, w = image.shape[:2]
         size = self._work_size(image.shape)
         band = self._band(size)
@@ -220,7 +252,7 @@ class FlowTracker:
         if background is not None:
             labels[background] = cv2.GC_BGD
         img8 = (np.clip(self._resize(image, size, cv2.INTER_AREA), 0, 1) * 255).round().astype(np.uint8)
-        self.prev_fg = self._grabcut(img8, labels, band, anchored).astype(np.float32)
+        self.prev_fg = self._grabcut(img8, labels, band, anchored, carried).astype(np.float32)
         self.subject_lost = not self.prev_fg.any()
         # The soft edge: the binary mask guided by the image, found at the working size and applied at the plate's.
         grey, work = greys
@@ -237,17 +269,20 @@ class FlowTracker:
     def _u8(grey: np.ndarray) -> np.ndarray:
         return (grey * 255).round().astype(np.uint8)
 
-    def _uncovered(self, forward: np.ndarray, backward: np.ndarray, source: tuple[np.ndarray, np.ndarray],
-                   warped: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _consistent(forward: np.ndarray, backward: np.ndarray, source: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Pixels whose backward flow the forward flow takes back (Sundaram et al. 2010: a round trip that does
+        not come back is not a correspondence). `source`: where each pixel came from (the warp's maps)."""
+        there = cv2.remap(forward, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return ((backward + there) ** 2).sum(-1) <= FB_RELATIVE * (
+            (backward ** 2).sum(-1) + (there ** 2).sum(-1)) + FB_ABSOLUTE
+
+    def _uncovered(self, forward: np.ndarray, consistent: np.ndarray, warped: np.ndarray) -> np.ndarray:
         """Warped-subject pixels that no subject pixel of the previous frame reaches under the forward flow,
         where the two flows disagree: background the subject moved off (the backward flow is smooth across the
         subject's edge there). Where they agree, the correspondence holds even if the splat missed it (a
-        subject with little texture gets poor flow). `source`: where each pixel came from (the warp's maps)."""
+        subject with little texture gets poor flow)."""
         h, w = warped.shape
-        there = cv2.remap(forward, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Sundaram et al. 2010: a round trip that does not come back is not a correspondence.
-        consistent = ((backward + there) ** 2).sum(-1) <= FB_RELATIVE * (
-            (backward ** 2).sum(-1) + (there ** 2).sum(-1)) + FB_ABSOLUTE
         ys, xs = np.nonzero(self.prev_fg >= 0.5)
         reached = np.zeros((h, w), np.uint8)
         reached[np.clip(np.round(ys + forward[ys, xs, 1]).astype(int), 0, h - 1),
@@ -256,13 +291,13 @@ class FlowTracker:
         return (warped >= 0.5) & (reached == 0) & ~consistent
 
     def _with_camera(self, small: np.ndarray, backward: np.ndarray, grid: np.ndarray, warped: np.ndarray,
-                     band: int) -> np.ndarray | None:
+                     band: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Warped-subject pixels that move as the background does where the subject near them does not: background
         the mask took in, e.g. where the subject revealed a background object of its own colours (colour cannot
         tell them apart; motion can). The flow there is the camera's, and the image is the previous frame's
         moved by the camera. Near a subject that itself moves with the camera (a still subject, a locked-off
-        shot, a still body beside a waving arm) motion tells nothing apart, and nothing is taken there. None
-        where no camera motion is found."""
+        shot, a still body beside a waving arm) motion tells nothing apart, and nothing is taken there. Also
+        returns each pixel's flow's distance from the camera's (px^2). None where no camera motion is found."""
         found = _track_camera(self.prev_small, small, _background_corners(self.prev_small, self.prev_fg >= 0.5, band))
         if found is None:
             return None
@@ -278,7 +313,7 @@ class FlowTracker:
         alike = cv2.boxFilter(interior * (from_camera <= SUBJECT_APART_PX ** 2), -1, window, normalize=False)
         subject_apart = (weight > 0) & (alike < 0.5 * weight)
         unchanged = _looks_unchanged(small, self.prev_small, model)
-        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & unchanged
+        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & unchanged, from_camera
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         greys = self._greys(image)
@@ -299,14 +334,19 @@ class FlowTracker:
                                     np.arange(small.shape[0], dtype=np.float32)), -1)
         source = (grid[..., 0] + backward[..., 0], grid[..., 1] + backward[..., 1])
         warped = cv2.remap(self.prev_fg, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped[self._uncovered(forward, backward, source, warped)] = 0.0
+        consistent = self._consistent(forward, backward, source)
+        warped[self._uncovered(forward, consistent, warped)] = 0.0
         background = self.background.unchanged(small)
-        moving = self._with_camera(small, backward, grid, warped, self._band(small.shape))
-        if moving is not None:
+        camera = self._with_camera(small, backward, grid, warped, self._band(small.shape))
+        carried = None
+        if camera is not None:
+            moving, from_camera = camera
             warped[moving] = 0.0
             background = moving if background is None else background | moving
+            # Carried along a reliable flow, moving otherwise than the background: the subject's own motion.
+            carried = consistent & (from_camera >= SUBJECT_APART_PX ** 2)
         self.prev_small = small
-        return self._fit(image, greys, warped, anchored=False, background=background)
+        return self._fit(image, greys, warped, anchored=False, background=background, carried=carried)
 
 
 class FlowBackend:
