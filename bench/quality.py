@@ -3,6 +3,7 @@
     python bench/quality.py [--bench ../shared/bench] [--clips DIR] [--out bench/results/quality]
                             [--backends flow closed_form]   # or: sam2 mematte, with the model files installed
                             [--baseline REV]                # the same runs with another revision's engine
+                            [--engine-args "--trimap-band wider"]   # more options for every run
 
 `--clips` scores other clips made by the benchmark's generator, e.g. the variants in bench/variant_clips.json
 (`python ../shared/bench/make_bench.py --params bench/variant_clips.json --out DIR`; it needs scikit-image): the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -77,12 +79,13 @@ def picture(clip: Path, runs: dict[str, Path], path: Path) -> None:
     write_image(path, np.ascontiguousarray(image), "uint8", ("R", "G", "B"))
 
 
-def run(eval_py: Path, engine: Path, clip: Path, plates: str, out: Path, backends: list[str]) -> dict:
+def run(eval_py: Path, engine: Path, clip: Path, plates: str, out: Path, backends: list[str],
+        extra: list[str]) -> dict:
     ext = "exr" if plates == "plate" else "png"
     env = {**os.environ, "PYTHONPATH": str(engine)}
     subprocess.run([sys.executable, "-m", "videomatte_hq", "--input", str(clip / plates / f"####.{ext}"),
                     "--anchor-mask", str(clip / "anchor.png"), "--output-dir", str(out), "--overwrite",
-                    "--segment-backend", backends[0], "--refine-backend", backends[1], "--progress", "none"],
+                    "--segment-backend", backends[0], "--refine-backend", backends[1], "--progress", "none", *extra],
                    check=True, env=env, capture_output=True)
     summary = json.loads((out / "run_summary.json").read_text())
     return {"means": clip_means(evaluate(eval_py, clip, ["--pred", str(out / "alpha")])),
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality")
     parser.add_argument("--plates", nargs="+", default=["plate", "plate_png"])
     parser.add_argument("--backends", nargs=2, default=["flow", "closed_form"], metavar=("SEGMENT", "REFINE"))
+    parser.add_argument("--engine-args", default="", help="more command-line options for every engine run")
     parser.add_argument("--baseline", help="git revision whose engine runs the same clips (a temporary worktree)")
     parser.add_argument("--picture", type=Path, help="folder for late_frame_<clip>.png: the last frame of the EXR "
                                                      "runs (one row per revision): plate, alpha, alpha - truth")
@@ -115,7 +119,8 @@ def main() -> None:
             rows.append({"clip": clip.name, "method": "(a) anchor repeated", "means": anchor})
             for plates in args.plates:
                 for name, engine in engines.items():
-                    result = run(eval_py, engine, clip, plates, args.out / name / clip.name / plates, args.backends)
+                    result = run(eval_py, engine, clip, plates, args.out / name / clip.name / plates, args.backends,
+                                 shlex.split(args.engine_args))
                     rows.append({"clip": clip.name, "method": f"{' + '.join(args.backends)}, {plates}/, {name}",
                                  **result})
                     print(json.dumps(rows[-1]), flush=True)
