@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from conftest import WEIGHT_FREE, encode_video, read_pixels, run_api, run_cli
+from conftest import ENV, WEIGHT_FREE, encode_video, read_pixels, run_api, run_cli
 from videomatte_hq.anchor import load_anchor
 from videomatte_hq.errors import VideomatteError
 from videomatte_hq.io.images import read_image
@@ -152,3 +155,19 @@ def test_display_window_mismatch_is_named(tmp_path):
     source = open_source(str(tmp_path / "render.####.exr"), "auto", print)
     with pytest.raises(VideomatteError, match=r"differ in size from 64x48 .*\(2: 64x40\)"):
         source.check([1, 2, 3], False)
+
+
+def test_half_float_plates_load_the_conversion_ahead(tmp_path, shot_png):
+    """The preflight loads the compiled half-float conversion on a thread of its own (0.4 s on a process's first
+    call), so the first frame does not wait for it; 8-bit plates, which do not use it, load nothing. A fresh
+    process: this one may have loaded it already."""
+    _layered_shot(tmp_path)
+    script = f"""
+from videomatte_hq.io.colour import _half_lookup
+from videomatte_hq.io.source import open_source
+open_source({str(shot_png["input"])!r}, "auto", print).warm_up()
+assert not _half_lookup().signatures
+open_source({str(tmp_path / "render.####.exr")!r}, "auto", print).warm_up()
+assert _half_lookup().signatures
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, env=ENV, timeout=120)

@@ -4,6 +4,7 @@ folder (locked, existing outputs refused), the anchors, and the stage hashes tha
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,8 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
                               hint=f"the input has frames {format_frames(source.frames)}", code="range")
     frames = list(range(first, last + 1))
     stages = ["segment", "refine"] if runtime.stage == "all" else [runtime.stage]
+    # The first frame's conversion loads its compiled code meanwhile (a daemon: a failed preflight does not wait).
+    threading.Thread(target=source.warm_up, name="videomatte-warm-up", daemon=True).start()
     # The plate check (decodes that release the GIL) runs beside the model files' checks (importing the backends,
     # torch among them, and hashing the checkpoints): on a 4K shot each takes seconds. The plate's error, if
     # any, is the one raised, as when they ran in turn.

@@ -51,6 +51,11 @@ def colour_channel_count(spec: oiio.ImageSpec) -> int:
     return 3 if spec.nchannels >= 3 and spec.alpha_channel not in (0, 1, 2) else 1
 
 
+def is_half(spec: oiio.ImageSpec, channels: int) -> bool:
+    """Whether the first `channels` channels are stored as half floats."""
+    return all(spec.channelformat(c) == oiio.HALF for c in range(channels))
+
+
 def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
     """The display window's pixels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]. Outside the data
     window they are 0 (as a compositor reads a bounding box), overscan beyond the display window is left out.
@@ -59,7 +64,7 @@ def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tup
     inp = _open(path)
     spec = inp.spec()
     channels = colour_channel_count(spec) if colour else spec.nchannels
-    half = keep_half and all(spec.channelformat(c) == oiio.HALF for c in range(channels))
+    half = keep_half and is_half(spec, channels)
     pixels = inp.read_image(0, 0, 0, channels, oiio.HALF if half else oiio.FLOAT)
     error = inp.geterror()
     inp.close()

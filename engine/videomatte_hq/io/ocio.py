@@ -68,6 +68,12 @@ class PlateColour:
         rgb = np.clip(self._convert(rgb, self.space, self.target), 0.0, 1.0)
         return rgb, image_to_u8(rgb), bad
 
+    def warm_up(self) -> None:
+        """Make the first half-float frame's conversion as fast as the next ones: the compiled pass loads from
+        numba's cache and the tables are built (0.4 s on the first call of a process, on a 2-core machine)."""
+        if self.fast is not None:
+            to_model_rgb(np.zeros((1, 1, 3), np.float16), self.fast)
+
     def to_linear(self, pixels: np.ndarray) -> np.ndarray:
         """Plate pixels -> float32 RGB in `linear_space`, where the compositing equation holds (values above 1
         kept; NaN/inf cleaned as for the models)."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour
-from .images import frame_size, read_image, read_spec
+from .images import colour_channel_count, frame_size, is_half, read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -82,6 +82,9 @@ class FrameSource:
     def check(self, frames: list[int], full: bool) -> None:
         """Fail before processing if frames are missing, unreadable or of another size."""
 
+    def warm_up(self) -> None:
+        """Load what the first decoded frame needs, ahead of it (any thread)."""
+
 
 class SequenceSource(FrameSource):
     def __init__(self, sequence: ImageSequence, colour: Colour, warn: Warn, threads: int) -> None:
@@ -94,9 +97,14 @@ class SequenceSource(FrameSource):
         spec = read_spec(first)
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
                          colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
+        self.half = is_half(spec, colour_channel_count(spec))  # the half-float conversion's plates
         if _overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
                  f"{self.width}x{self.height} display window): only the display window is matted")
+
+    def warm_up(self) -> None:
+        if self.half:
+            self.colour.warm_up()
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         def load(frame: int) -> tuple[Decoded, int]:
