@@ -45,6 +45,12 @@ def frame_size(spec: oiio.ImageSpec) -> tuple[int, int]:
     return spec.full_width, spec.full_height
 
 
+def has_overscan(spec: oiio.ImageSpec) -> bool:
+    """Whether the data window reaches beyond the display window."""
+    return (spec.x < spec.full_x or spec.y < spec.full_y or spec.x + spec.width > spec.full_x + spec.full_width
+            or spec.y + spec.height > spec.full_y + spec.full_height)
+
+
 def colour_channel_count(spec: oiio.ImageSpec) -> int:
     """How many leading channels hold a plate's colour: R, G, B (OpenImageIO lists them first in a layered EXR),
     else one grey channel. A render's other layers (AOVs) and its alpha are then never decoded into memory."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour
-from .images import colour_channel_count, frame_size, is_half, read_image, read_spec
+from .images import colour_channel_count, frame_size, has_overscan, is_half, read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -98,7 +98,7 @@ class SequenceSource(FrameSource):
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
                          colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
         self.half = is_half(spec, colour_channel_count(spec))  # the half-float conversion's plates
-        if _overscan(spec):
+        if has_overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
                  f"{self.width}x{self.height} display window): only the display window is matted")
 
@@ -149,11 +149,6 @@ class SequenceSource(FrameSource):
                 f"frames differ in size from {self.width}x{self.height} in {self.sequence.pattern} ({sizes})",
                 hint="all frames of a shot must have one resolution; fix or exclude those frames",
                 code="size_mismatch")
-
-
-def _overscan(spec) -> bool:
-    return (spec.x < spec.full_x or spec.y < spec.full_y or spec.x + spec.width > spec.full_x + spec.full_width
-            or spec.y + spec.height > spec.full_y + spec.full_height)
 
 
 class VideoSource(FrameSource):
