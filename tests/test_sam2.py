@@ -165,7 +165,8 @@ def test_checkpoints_load_memory_mapped_with_ultralytics_weights(sam2_files, tmp
 
 
 def test_image_encoder_graphed_on_cuda_only(sam2_files):
-    """On the CPU (no graphs) and with cuda_graphs off, the encoder is the model's own forward."""
+    """On the CPU the encoder is the model's own forward, not a graph (`cuda_graphs: false` on CUDA: the CUDA-only
+    test below)."""
     from videomatte_hq.config import build_config
     from videomatte_hq.segment.sam2 import SAM2Backend
 
