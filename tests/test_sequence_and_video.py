@@ -12,7 +12,7 @@ import pytest
 from conftest import ENV, WEIGHT_FREE, encode_video, read_pixels, run_api, run_cli
 from videomatte_hq.anchor import load_anchor
 from videomatte_hq.errors import VideomatteError
-from videomatte_hq.io.images import read_image
+from videomatte_hq.io.images import read_image, write_image
 from videomatte_hq.io.sequence import parse_pattern
 from videomatte_hq.io.source import open_source
 from videomatte_hq.synthetic import render_frame
@@ -146,6 +146,33 @@ def test_exr_bounding_box_end_to_end(tmp_path):
     report = run_api({"input": tmp_path / "render.####.exr", "anchor": tmp_path / "anchor.exr"}, tmp_path / "out")
     assert report.status == "ok" and report.frame_count == 3
     assert read_pixels(tmp_path / "out" / "alpha" / "000003.png")[0].shape == (48, 64, 1)
+
+
+def test_multi_part_exr_reads_the_beauty_part(tmp_path):
+    """A multi-part render whose first part is its depth (one float channel, another data window): the plate is
+    the part with R, G and B, and the whole run mattes it."""
+    rgb = render_frame(48, 64, 1, 3)[0].astype(np.float16)
+    parts = [("depth", ("Z",), oiio.FLOAT, np.full((30, 40, 1), 7.0), (10, 6, 40, 30)),
+             ("rgba", ("R", "G", "B", "A"), oiio.HALF, np.dstack([rgb, np.ones((48, 64))]), (0, 0, 64, 48)),
+             ("diffuse", ("R", "G", "B"), oiio.HALF, rgb[:, :, ::-1], (0, 0, 64, 48))]
+    for frame in (1, 2):
+        path, specs = str(tmp_path / f"parts.{frame:04d}.exr"), []
+        for name, channels, fmt, _, (x, y, width, height) in parts:
+            spec = oiio.ImageSpec(width, height, len(channels), fmt)
+            spec.channelnames, spec.x, spec.y = channels, x, y
+            spec.full_width, spec.full_height = 64, 48
+            spec.attribute("name", name)
+            specs.append(spec)
+        out = oiio.ImageOutput.create(path)
+        for index, (spec, part) in enumerate(zip(specs, parts)):
+            assert out.open(path, specs) if index == 0 else out.open(path, spec, "AppendSubimage"), out.geterror()
+            assert out.write_image(np.ascontiguousarray(part[3], np.float32)), out.geterror()
+        out.close()
+    raw, spec = read_image(tmp_path / "parts.0001.exr", keep_half=True, colour=True)
+    assert spec.getattribute("name") == "rgba" and raw.dtype == np.float16 and np.array_equal(raw, rgb)
+    write_image(tmp_path / "anchor.png", (render_frame(48, 64, 1, 3)[1] > 0.5).astype(np.float32), "uint8", ("Y",))
+    report = run_api({"input": tmp_path / "parts.####.exr", "anchor": tmp_path / "anchor.png"}, tmp_path / "out")
+    assert report.status == "ok" and report.plate_size == [64, 48] and report.frame_count == 2
 
 
 def test_display_window_mismatch_is_named(tmp_path):

@@ -20,6 +20,7 @@ _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "floa
 
 
 def _open(path: Path) -> oiio.ImageInput:
+    """The file open at its colour part (`_seek_colour`)."""
     config = oiio.ImageSpec()
     # PNG RGBA is unpremultiplied by OIIO unless told the alpha is straight (lossy for mattes).
     config.attribute("oiio:UnassociatedAlpha", 1)
@@ -28,11 +29,23 @@ def _open(path: Path) -> oiio.ImageInput:
         reason = oiio.geterror().strip() or "unknown format"
         raise VideomatteError(f"cannot read image {path}: {reason}",
                               hint="check that the file exists and is a complete, valid image", code="unreadable")
+    _seek_colour(inp)
     return inp
 
 
+def _seek_colour(inp: oiio.ImageInput) -> None:
+    """Move to the first subimage (a multi-part EXR's part) with R, G and B channels, if the first has none: a
+    render may store its depth or other AOVs in the parts before the beauty, which Nuke reads as layers."""
+    if {"R", "G", "B"} <= set(inp.spec().channelnames):
+        return
+    for part in range(1, inp.spec().get_int_attribute("oiio:subimages", 1)):
+        if inp.seek_subimage(part, 0) and {"R", "G", "B"} <= set(inp.spec().channelnames):
+            return
+    inp.seek_subimage(0, 0)
+
+
 def read_spec(path: Path) -> oiio.ImageSpec:
-    """Header only (size, channels, format)."""
+    """Header only (size, channels, format) of the colour part."""
     inp = _open(path)
     spec = inp.spec()
     inp.close()
@@ -63,15 +76,16 @@ def is_half(spec: oiio.ImageSpec, channels: int) -> bool:
 
 
 def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
-    """The display window's pixels as float32 (H, W, C); 8/16-bit files are scaled to [0, 1]. Outside the data
-    window they are 0 (as a compositor reads a bounding box), overscan beyond the display window is left out.
+    """The display window's pixels of the colour part as float32 (H, W, C); 8/16-bit files are scaled to [0, 1].
+    Outside the data window they are 0 (as a compositor reads a bounding box), overscan beyond the display window
+    is left out.
     With `keep_half`, a half-float file comes back as float16 (half the memory; the colour table reads its bits).
     With `colour`, only the plate's colour channels (`colour_channel_count`)."""
     inp = _open(path)
     spec = inp.spec()
     channels = colour_channel_count(spec) if colour else spec.nchannels
     half = keep_half and is_half(spec, channels)
-    pixels = inp.read_image(0, 0, 0, channels, oiio.HALF if half else oiio.FLOAT)
+    pixels = inp.read_image(inp.current_subimage(), 0, 0, channels, oiio.HALF if half else oiio.FLOAT)
     error = inp.geterror()
     inp.close()
     if pixels is None or error:
