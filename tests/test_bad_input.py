@@ -141,3 +141,13 @@ def test_bad_enum_value(tmp_path, shot_copy):
                    "--alpha-format", "tiff")
     assert proc.returncode == 2 and "alpha_format" in proc.stderr and "png16" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_device_with_weight_free_backends_is_warned(tmp_path, shot_copy):
+    """A GPU asked for where no stage has a model to put on it: the run goes on (on any machine, CUDA or not) and
+    says that the option did nothing."""
+    report = run_api(shot_copy, tmp_path / "out", device="cuda", frame_end=1002)
+    assert report.status == "ok"
+    assert any("--device cuda has no effect: flow and closed_form" in w for w in report.warnings), report.warnings
+    assert not any("--device" in w for w in run_api(shot_copy, tmp_path / "cpu", device="cpu",
+                                                     frame_end=1002).warnings)

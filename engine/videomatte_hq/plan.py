@@ -109,6 +109,9 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
             models = _model_files(config, stages)
         finally:
             check.result()
+    if runtime.device not in ("auto", "cpu") and not any(models.values()):
+        names = " and ".join(config.backend(s) for s in stages)
+        warn(f"--device {runtime.device} has no effect: {names} use no model and run on the CPU", "device_unused")
     layout = OutputLayout.of(io)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
