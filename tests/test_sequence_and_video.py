@@ -38,6 +38,16 @@ def test_frames_come_from_files(tmp_path):
     assert parse_pattern(str(tmp_path / "shot.@.exr")).scan().frames == [12, 998, 999, 1000, 10000]
 
 
+@pytest.mark.parametrize("names", [("shot.-002.exr", "shot.-001.exr"), ("shot.-0002.exr", "shot.-0001.exr")])
+def test_negative_frames(tmp_path, names):
+    """Frames before 0 as printf's %04d spells them (Nuke, Houdini, OpenImageIO: -001) or with the padding's digits
+    after the sign (-0001); each frame is read from the file found."""
+    _touch(tmp_path, *names, "shot.0000.exr", "shot.0001.exr", "shot.-01.exr")
+    seq = parse_pattern(str(tmp_path / "shot.####.exr")).scan()
+    assert seq.frames == [-2, -1, 0, 1]
+    assert [seq.path(f).name for f in (-2, -1, 0)] == [*names, "shot.0000.exr"]
+
+
 def test_existing_frame_file_implies_its_sequence(tmp_path):
     _touch(tmp_path, "plate.1001.png", "plate.1002.png")
     seq = parse_pattern(str(tmp_path / "plate.1001.png")).scan()

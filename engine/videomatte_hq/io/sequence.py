@@ -24,31 +24,41 @@ class ImageSequence:
     suffix: str
     padding: int
     frames: list[int] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict, repr=False)  # the files `scan` found, by frame
 
     @property
     def pattern(self) -> str:
         return str(self.directory / f"{self.prefix}{'#' * max(self.padding, 1)}{self.suffix}")
 
     def path(self, frame: int) -> Path:
-        return self.directory / f"{self.prefix}{frame:0{self.padding}d}{self.suffix}"
+        """A found frame's file; any other frame's name as printf's `%0Nd` spells it (-1 is `-001`)."""
+        return self.directory / self.names.get(frame, f"{self.prefix}{frame:0{self.padding}d}{self.suffix}")
+
+    def _number(self, digits: str) -> int | None:
+        """The frame a file's number field spells under this padding, or None. A negative frame has the padding's
+        width with its sign (printf: Nuke, Houdini, OpenImageIO) or without (`-0001`)."""
+        sign, body = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+        widths = (self.padding - 1, self.padding) if sign else (self.padding,)
+        if self.padding > 1 and len(body) not in widths and (len(body) < self.padding or body[0] == "0"):
+            return None
+        return int(sign + body)
 
     def scan(self) -> "ImageSequence":
         """The same sequence with `frames` filled from the files present."""
-        digits = r"\d+" if self.padding <= 1 else rf"\d{{{self.padding}}}|[1-9]\d{{{self.padding},}}"
-        rx = re.compile(f"^{re.escape(self.prefix)}(-?(?:{digits})){re.escape(self.suffix)}$")
+        rx = re.compile(f"^{re.escape(self.prefix)}(-?\\d+){re.escape(self.suffix)}$")
         found: dict[int, str] = {}
         if self.directory.is_dir():
             for entry in self.directory.iterdir():
                 m = rx.match(entry.name)
-                if not m:
+                number = None if m is None else self._number(m.group(1))
+                if number is None:
                     continue
-                number = int(m.group(1))
                 if number in found:
                     raise VideomatteError(
                         f"frame {number} exists twice in {self.pattern}: {found[number]} and {entry.name}",
                         hint="remove one of the files", code="input")
                 found[number] = entry.name
-        return ImageSequence(self.directory, self.prefix, self.suffix, self.padding, sorted(found))
+        return ImageSequence(self.directory, self.prefix, self.suffix, self.padding, sorted(found), found)
 
 
 def parse_pattern(text: str) -> ImageSequence | None:
