@@ -90,6 +90,34 @@ def test_video_input_end_to_end(tmp_path, shot_png):
     assert alpha.shape == (48, 80, 1)
 
 
+def test_damaged_video_frame_is_named(tmp_path):
+    """A packet the decoder refuses: the full preflight names its frame before anything is written, and a run
+    that skipped that check stops there instead of leaving the frame out."""
+    import av
+
+    path = tmp_path / "clip.mp4"
+    _write_video(path, frames=12)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = sorted(p.pts for p in container.demux(stream) if p.size)
+        container.seek(0)
+        damaged = next(p for p in container.demux(stream) if p.size and p.pts == pts[6])
+        at, size = damaged.pos, damaged.size
+    data = bytearray(path.read_bytes())
+    data[at:at + size] = bytes(size)
+    path.write_bytes(bytes(data))
+    source = open_source(str(path), "auto", print)
+    with pytest.raises(VideomatteError, match="frame 6 of .*clip.mp4 could not be decoded"):
+        source.check(source.frames, True)
+    source.check(source.frames, False)
+    frames = []
+    with pytest.raises(VideomatteError, match="frame 6 of"):
+        frames.extend(f for f, _ in source.iter_frames(source.frames))
+    assert frames == list(range(len(frames))) and len(frames) <= 6  # those before it, in order (B-frames may wait)
+    with pytest.raises(VideomatteError, match="frame 6 of"):
+        list(source.iter_frames(source.frames[::-1]))
+
+
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):
     """An EXR whose data window `window` (x, y, w, h) holds `pixels` in the `display` window."""
     x, y, width, height = window

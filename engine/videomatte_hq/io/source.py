@@ -170,6 +170,8 @@ class VideoSource(FrameSource):
                                   f"(frames 0-{len(self.frames) - 1})",
                                   hint="video frames are numbered from 0; adjust --frame-start/--frame-end",
                                   code="missing_frames")
+        if full:
+            self.video.check(sorted(frames))
 
 
 def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_config: str | None = None,

@@ -43,39 +43,65 @@ class VideoFile:
             return frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
         return frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
 
-    def _decode_from(self, first: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _undecodable(self, frame: int, reason: str = "") -> VideomatteError:
+        return VideomatteError(f"frame {frame} of {self.path} could not be decoded{reason}",
+                               hint="check the file plays through; convert the video to an image sequence",
+                               code="unreadable")
+
+    def _decode_from(self, first: int) -> Iterator[tuple[int, av.VideoFrame]]:
         """Decode forward starting at frame index `first` (seeking to the keyframe before it)."""
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             if first > 0:
                 container.seek(self.pts[first], stream=stream, backward=True)
-            for frame in container.decode(stream):
-                index = self._index.get(frame.pts)
-                if index is None or index < first:
-                    continue
-                yield index, self._to_array(frame)
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as exc:  # a damaged packet (decode order: name its own frame)
+                    raise self._undecodable(self._index.get(packet.pts, first), f" ({exc})") from exc
+                for frame in decoded:
+                    index = self._index.get(frame.pts)
+                    if index is not None and index >= first:
+                        yield index, frame
+
+    def _ascending(self, frames: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
+        """`frames` (ascending, not empty) in one decode; a frame the decoder skips is an error, never a frame left
+        out."""
+        pending = iter(frames)
+        wanted = next(pending)
+        for index, frame in self._decode_from(wanted):
+            if index > wanted:
+                raise self._undecodable(wanted)
+            if index == wanted:
+                yield index, frame
+                wanted = next(pending, None)
+                if wanted is None:
+                    return
+        raise self._undecodable(wanted)
+
+    def check(self, frames: list[int]) -> None:
+        """Decode `frames` (ascending) without converting them: the full preflight."""
+        for _ in self._ascending(frames) if frames else ():
+            pass
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Frames in the order asked; ascending runs stream, descending ones decode in small chunks."""
+        if not frames:
+            return
         if frames == sorted(frames):
-            wanted = set(frames)
-            for index, pixels in self._decode_from(frames[0] if frames else 0):
-                if index in wanted:
-                    yield index, pixels
-                if frames and index >= frames[-1]:
-                    return
+            for index, frame in self._ascending(frames):
+                yield index, self._to_array(frame)
             return
         for start in range(0, len(frames), REVERSE_CHUNK):
             chunk = frames[start:start + REVERSE_CHUNK]
             lo, hi = min(chunk), max(chunk)
             decoded: dict[int, np.ndarray] = {}
-            for index, pixels in self._decode_from(lo):
+            for index, frame in self._decode_from(lo):
                 if index in chunk:
-                    decoded[index] = pixels
+                    decoded[index] = self._to_array(frame)
                 if index >= hi:
                     break
             for frame in chunk:
                 if frame not in decoded:
-                    raise VideomatteError(f"frame {frame} of {self.path} could not be decoded",
-                                          hint="convert the video to an image sequence", code="unreadable")
+                    raise self._undecodable(frame)
                 yield frame, decoded[frame]
