@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from conftest import read_pixels, run_cli
 from videomatte_hq.layout import HASH_ATTR, OutputLayout
@@ -211,3 +212,23 @@ def test_device_canvas_gives_the_host_canvas_alpha(mematte_checkpoint):
     assert (n1, n2, reused) == (m1, m2, reused_host) and n1 > 3 and reused > 0 and n2 > 0
     assert np.abs(a1 - b1).max() <= 1e-6 and np.abs(a2 - b2).max() <= 1e-6
     assert np.unique(a1[trimap == UNKNOWN]).size > 100
+
+
+def test_device_choice_errors_name_the_fix(monkeypatch):
+    """--device asks for what this machine has: CUDA at all, then a device index within its count."""
+    import torch
+
+    from videomatte_hq.errors import VideomatteError
+    from videomatte_hq.torch_device import resolve
+
+    assert resolve("cpu", "auto", print) == (torch.device("cpu"), "fp32")
+    with pytest.raises(VideomatteError, match="invalid --device 'gpu'"):
+        resolve("gpu", "auto", print)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(VideomatteError, match="CUDA is not available"):
+        resolve("cuda", "auto", print)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(VideomatteError, match="--device cuda:2: this machine has 2 CUDA devices") as info:
+        resolve("cuda:2", "auto", print)
+    assert info.value.hint == "use cuda:0 to cuda:1 (or auto)"

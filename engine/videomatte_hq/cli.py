@@ -124,7 +124,9 @@ def main_command(
     skip_iou_threshold: Optional[float] = typer.Option(None, rich_help_panel=REF,
                                                        help="Reuse a tile's alpha when its band IoU with the "
                                                             "previous frame is at least this"),
-    device: Optional[str] = typer.Option(None, rich_help_panel=RUN, help="auto | cpu | cuda | cuda:N"),
+    device: Optional[str] = typer.Option(None, rich_help_panel=RUN,
+                                         help="auto | cpu | cuda | cuda:N: where the models run (flow and "
+                                              "closed_form use none)"),
     precision: Optional[str] = typer.Option(None, rich_help_panel=RUN, help="auto | fp32 | fp16 | bf16"),
     threads: Optional[int] = typer.Option(None, rich_help_panel=RUN, help="CPU threads"),
     stage: Optional[str] = typer.Option(None, rich_help_panel=RUN,

@@ -21,6 +21,10 @@ def resolve(device: str, precision: str, warn) -> tuple[torch.device, str]:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VideomatteError(f"--device {device} requested but CUDA is not available",
                               hint="use --device cpu (or auto)", code="device")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise VideomatteError(f"--device {device}: this machine has {count} CUDA device{'s' * (count != 1)}",
+                              hint=f"use cuda:0 to cuda:{count - 1} (or auto)", code="device")
     if precision == "auto":
         precision = "fp16" if dev.type == "cuda" else "fp32"
     if dev.type == "cpu" and precision != "fp32":
