@@ -175,3 +175,43 @@ def test_half_plates_read_from_a_read_only_install(tmp_path):
     finally:
         for point in reversed(mounted):
             subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _with_primaries(path: Path, pixels: np.ndarray, chromaticities, tag: str | None = None) -> None:
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, oiio.HALF)
+    spec.channelnames = ("R", "G", "B")
+    spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), tuple(chromaticities))
+    if tag:
+        spec.attribute("oiio:ColorSpace", tag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.ascontiguousarray(pixels, np.float32)), out.geterror()
+    out.close()
+
+
+def test_exr_chromaticities_choose_the_space(plates, tmp_path):
+    """An untagged EXR whose chromaticities declare ACES AP1 is read as ACEScg (as its tag would say); a tag still
+    comes first; primaries this tool does not know are warned about and the default is kept. Rec.709 primaries
+    keep the exact table path."""
+    from videomatte_hq.io.ocio import PRIMARIES
+
+    srgb = plates["srgb"]
+    acescg = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(srgb), "srgb_rec709_scene", "ACEScg").get_pixels(oiio.FLOAT)
+    cases = {"ap1": (PRIMARIES["lin_ap1_scene"], None), "tagged": (PRIMARIES["lin_ap1_scene"], "lin_rec709"),
+             "rec709": (PRIMARIES["lin_rec709_scene"], None), "odd": ((0.6, 0.3, 0.3, 0.6, 0.2, 0.1, 0.31, 0.33), None)}
+    chosen = {}
+    for name, (xy, tag) in cases.items():
+        _with_primaries(tmp_path / name / "p.1001.exr", acescg, xy, tag)
+        warnings = []
+        source = open_source(str(tmp_path / name / "p.1001.exr"), "auto", warnings.append)
+        chosen[name] = (source.colour.space, source.colour.chosen_by, len(warnings))
+        if name == "ap1":
+            assert np.abs(source.read(1001) - srgb).max() < 4e-3  # half floats
+        if name == "rec709":
+            assert source.colour.fast is True
+        if name == "odd":
+            assert "declares primaries this tool does not know" in warnings[0] and "--input-colorspace" in warnings[0]
+    assert chosen == {"ap1": ("ACEScg", "chromaticities", 0), "tagged": ("Linear Rec.709 (sRGB)", "metadata", 0),
+                      "rec709": ("Linear Rec.709 (sRGB)", "chromaticities", 0),
+                      "odd": ("Linear Rec.709 (sRGB)", "default", 1)}
+    assert open_source(str(tmp_path / "ap1" / "p.1001.exr"), "lin_rec709", print).colour.chosen_by == "option"

@@ -78,8 +78,9 @@ def main_command(
                                         "(ready for Over), a trimap layer, and with --foreground the straight "
                                         "foreground layer"),
     input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
-                                                   help="auto (plate metadata, else EXR = linear Rec.709, others "
-                                                        "sRGB) | any OCIO colour space, e.g. ACEScg"),
+                                                   help="auto (plate metadata or EXR chromaticities, else "
+                                                        "EXR = linear Rec.709, others sRGB) | any OCIO colour "
+                                                        "space, e.g. ACEScg"),
     ocio_config: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                               help="OCIO config (default: $OCIO, else the built-in ACES config)"),
     config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=IO,

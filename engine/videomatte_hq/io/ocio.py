@@ -3,7 +3,8 @@ the active config becomes the models' display-referred input (sRGB-encoded Rec.7
 
 The config is `--ocio-config FILE`, else `$OCIO`, else OpenImageIO's built-in ACES config. The space is
 `--input-colorspace NAME` (any name or alias the config knows), else the plate's own `oiio:ColorSpace`
-metadata when the config knows it, else the documented default: linear Rec.709 for EXR/HDR, sRGB for the rest.
+metadata when the config knows it, else the primaries an EXR's `chromaticities` declare (ACES AP0/AP1, Rec.709,
+P3-D65, Rec.2020), else the documented default: linear Rec.709 for EXR/HDR, sRGB for the rest.
 Linear Rec.709 and sRGB keep their exact lookup-table path (colour.py); other spaces are converted by OCIO.
 """
 
@@ -24,6 +25,22 @@ from .colour import LINEAR_EXTENSIONS, clean_nonfinite, image_to_u8, rgb_channel
 
 LINEAR_REC709, SRGB = "lin_rec709", "srgb_rec709_scene"  # OCIO's interchange names, aliases in the configs
 LEGACY = {"linear": LINEAR_REC709, "srgb": SRGB}  # the spellings this tool took before OCIO
+# Scene-linear spaces by an EXR's `chromaticities` (red, green, blue and white xy), as those interchange names.
+PRIMARIES = {
+    "lin_ap0_scene": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
+    "lin_ap1_scene": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+    "lin_rec709_scene": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
+    "lin_p3d65_scene": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
+    "lin_rec2020_scene": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+}
+
+
+def space_of_primaries(chromaticities) -> str | None:
+    """The scene-linear space whose primaries and white an EXR declares (to 0.002 in xy), or None."""
+    for name, xy in PRIMARIES.items():
+        if chromaticities is not None and np.allclose(chromaticities, xy, atol=0.002):
+            return name
+    return None
 
 
 @cache
@@ -45,7 +62,7 @@ class PlateColour:
     config: str  # --ocio-config, or $OCIO, or "" (built-in)
     config_name: str
     space: str  # the config's name of the plate's colour space
-    chosen_by: str  # "option", "metadata" or "default"
+    chosen_by: str  # "option", "metadata", "chromaticities" or "default"
     fast: bool | None  # True: linear Rec.709 table, False: sRGB clip, None: OCIO conversion
     target: str  # the config's sRGB Rec.709 space (the models' input)
     linear: bool
@@ -118,16 +135,19 @@ def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known
 
 
 def plate_colour(option: str, ocio_config: str | None, foreground_space: str | None, suffix: str,
-                 metadata: str | None) -> PlateColour:
+                 metadata: str | None, chromaticities=None) -> PlateColour:
     """How a plate's pixels become model input and scene-linear foreground; `foreground_space` (a name, alias
-    or role) overrides the foreground's space (default: the plate's own when linear)."""
+    or role) overrides the foreground's space (default: the plate's own when linear). With `auto`, the file's
+    colour-space tag, else the primaries its (linear) `chromaticities` declare, else the default."""
     path = str(ocio_config or os.environ.get("OCIO", ""))
     config = colour_config(str(ocio_config) if ocio_config else "")
     known = _known(config)
     if option == "auto":
         tagged = _known(config, roles=False)
+        declared = space_of_primaries(chromaticities) if suffix.lower() in LINEAR_EXTENSIONS else None
         space, chosen_by = (tagged[metadata], "metadata") if metadata in tagged else (
-            LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default")
+            (tagged[declared], "chromaticities") if declared in tagged else (
+                LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default"))
     else:
         space, chosen_by = option if option in known else LEGACY.get(option, option), "option"
     if space in LEGACY.values() and space not in known:  # a config without the interchange aliases

@@ -10,14 +10,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import VideomatteError, format_frames
-from .ocio import PlateColour, plate_colour
+from .ocio import PlateColour, plate_colour, space_of_primaries
 from .images import colour_channel_count, frame_size, has_overscan, is_half, read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
-Colour = Callable[[str, "str | None"], PlateColour]  # (file suffix, the file's colour-space tag) -> its colour
+# (file suffix, the file's colour-space tag, its chromaticities) -> its colour
+Colour = Callable[[str, "str | None", "tuple[float, ...] | None"], PlateColour]
 
 
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
@@ -95,8 +96,17 @@ class SequenceSource(FrameSource):
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
+        primaries = spec.getattribute("chromaticities")
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
-                         colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace")), warn, threads)
+                         colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace"), primaries), warn,
+                         threads)
+        if self.colour.chosen_by == "default" and primaries is not None and self.colour.linear:
+            declared = space_of_primaries(primaries)
+            if declared != "lin_rec709_scene":  # the default's own primaries
+                known = f"of {declared}, which the OCIO config lacks" if declared else "this tool does not know"
+                warn(f"{first.name} declares primaries {known} (chromaticities "
+                     f"{', '.join(f'{v:.4g}' for v in primaries)}); read as {self.colour.space}: pass "
+                     "--input-colorspace if that is wrong")
         self.half = is_half(spec, colour_channel_count(spec))  # the half-float conversion's plates
         if has_overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
