@@ -75,3 +75,23 @@ def test_write_behind_raises_a_failed_write_and_waits_for_the_rest():
             writer.submit(lambda: (time.sleep(0.2), finished.append(1)), lambda: None)
             writer.submit(lambda: None, lambda: None)
     assert finished == [1], "writes in flight complete before the error leaves the stage"
+
+
+def test_write_behind_sends_a_callback_once_its_file_is_written():
+    """A frame's event does not wait for the loop's next call (a slow refine would hold it back a whole frame);
+    a callback that raises (a sink that cannot write the report) stops the later ones and reaches the loop."""
+    sent = threading.Event()
+    with WriteBehind(workers=2) as writer:
+        writer.submit(lambda: time.sleep(0.1), sent.set)  # still writing when submit returns
+        assert sent.wait(5), "the event waited for the loop's next call"
+    later = []
+
+    def broken_sink():
+        raise OSError("report not writable")
+
+    with pytest.raises(OSError, match="report not writable"):
+        with WriteBehind(workers=1, depth=8) as writer:
+            writer.submit(lambda: None, broken_sink)
+            writer.submit(lambda: time.sleep(0.05), lambda: later.append(1))
+            writer.flush()
+    assert later == []

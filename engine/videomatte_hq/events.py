@@ -37,8 +37,8 @@ class Events:
         self.warnings: list[str] = []
         self._stages: dict[str, int] = {}
         self._done: dict[str, int] = {}
-        # Warnings may come from the tracker's thread in a one-pass run: one event at a time through the sinks
-        # (a JSON line is never cut by another).
+        # Warnings may come from the tracker's thread in a one-pass run, frame_done from the writers': one event
+        # at a time through the sinks (a JSON line is never cut by another).
         self._lock = threading.RLock()
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
@@ -60,9 +60,10 @@ class Events:
         self.emit("stage_start", stage=stage, frames=frames)
 
     def frame_done(self, stage: str, frame: int, resumed: bool = False, **fields: Any) -> None:
-        self._done[stage] = self._done.get(stage, 0) + 1
-        self.emit("frame_done", stage=stage, frame=frame, done=self._done[stage], total=self._stages.get(stage, 0),
-                  progress=round(self.progress(), 4), resumed=resumed, **fields)
+        with self._lock:  # sent by the writer threads as frames reach the disk
+            self._done[stage] = self._done.get(stage, 0) + 1
+            self.emit("frame_done", stage=stage, frame=frame, done=self._done[stage],
+                      total=self._stages.get(stage, 0), progress=round(self.progress(), 4), resumed=resumed, **fields)
 
     def stage_end(self, stage: str, seconds: float) -> None:
         self.emit("stage_end", stage=stage, seconds=round(seconds, 3))

@@ -118,7 +118,7 @@ class _Segmenter:
 
     def record(self, frame: int, trimap: np.ndarray, subject_lost: bool, departure: str | None) -> None:
         """Write the trimap unless a killed run with these settings wrote it (propagation is sequential, so such
-        frames are recomputed but not rewritten); on the loop's thread, which sends the events."""
+        frames are recomputed but not rewritten); on the loop's thread. Its frame_done follows the file."""
         kept = frame in self.done
         self.writer.submit(None if kept else partial(self.plan.layout.write_trimap, frame, trimap, self.hash),
                            partial(self.events.frame_done, "segment", frame, resumed=kept,
