@@ -19,7 +19,7 @@ class WriteBehind:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="videomatte-write")
         self._pending: deque[tuple[Future | None, Callable[[], None]]] = deque()
         self._changed = threading.Condition()  # guards _pending, _failed and _open; notified as they change
-        self._failed: BaseException | None = None
+        self._failed: Exception | None = None
         self._open = True  # callbacks may run
 
     def submit(self, write: Callable[[], None] | None, done: Callable[[], None]) -> None:
@@ -56,7 +56,7 @@ class WriteBehind:
                     if future is not None:
                         future.result()
                     done()
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the loop's thread
+                except Exception as exc:  # re-raised on the loop's thread (a cancel raised here goes up at once)
                     self._failed, self._open = exc, False
                 self._pending.popleft()
             self._changed.notify_all()
