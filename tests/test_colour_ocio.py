@@ -215,3 +215,29 @@ def test_exr_chromaticities_choose_the_space(plates, tmp_path):
                       "rec709": ("Linear Rec.709 (sRGB)", "chromaticities", 0),
                       "odd": ("Linear Rec.709 (sRGB)", "default", 1)}
     assert open_source(str(tmp_path / "ap1" / "p.1001.exr"), "lin_rec709", print).colour.chosen_by == "option"
+
+
+def test_a_colour_tag_the_config_does_not_know_is_warned(tmp_path):
+    """A log DPX scan is tagged KodakLog by OpenImageIO, which the built-in config lacks: it is read with the
+    default (sRGB) as before, and the warning names the tag and the fix."""
+    path = tmp_path / "scan.1001.dpx"
+    spec = oiio.ImageSpec(32, 24, 3, oiio.UINT16)
+    spec.attribute("dpx:Transfer", "Logarithmic")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.full((24, 32, 3), 0.5, np.float32)), out.geterror()
+    out.close()
+    warnings = []
+    source = open_source(str(tmp_path / "scan.####.dpx"), "auto", warnings.append)
+    assert source.colour.chosen_by == "default" and len(warnings) == 1
+    assert "scan.1001.dpx is tagged 'KodakLog'" in warnings[0] and "--input-colorspace" in warnings[0]
+    assert not open_source(str(tmp_path / "scan.####.dpx"), "sRGB", warnings.append).colour.chosen_by == "default"
+    assert len(warnings) == 1  # a space given: nothing to warn about
+
+
+def test_colour_space_names_are_looked_up_regardless_of_case(plates):
+    """As OCIO looks them up: the README's `sRGB`, a Nuke user's `Linear`, `acescg`."""
+    exr = str(plates["root"] / "aces" / "p.1001.exr")
+    spaces = {name: open_source(exr, name, print).colour.space for name in ("sRGB", "Linear", "acescg", "LIN_AP1")}
+    assert spaces == {"sRGB": "sRGB Encoded Rec.709 (sRGB)", "Linear": "Linear Rec.709 (sRGB)", "acescg": "ACEScg",
+                      "LIN_AP1": "ACEScg"}
+    assert open_source(exr, "ACEScg", print, foreground_colorspace="SCENE_LINEAR").colour.linear_space == "ACEScg"

@@ -119,6 +119,11 @@ def _known(config: oiio.ColorConfig, roles: bool = True) -> dict[str, str]:
     return {k: v for k, v in names.items() if v}
 
 
+def _as_known(name: str, known: dict[str, str]) -> str:
+    """`name` as the config spells it: OCIO looks colour spaces up regardless of case (`srgb_tx`, `acescg`)."""
+    return name if name in known else next((k for k in known if k.lower() == name.lower()), name)
+
+
 def _label(path: str, config: oiio.ColorConfig) -> str:
     """The config as an error names it: its file name, or the built-in config's name."""
     return Path(path).name if path else config.configname()
@@ -149,7 +154,8 @@ def plate_colour(option: str, ocio_config: str | None, foreground_space: str | N
             (tagged[declared], "chromaticities") if declared in tagged else (
                 LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default"))
     else:
-        space, chosen_by = option if option in known else LEGACY.get(option, option), "option"
+        space, chosen_by = _as_known(option, known), "option"
+        space = space if space in known else LEGACY.get(option.lower(), option)
     if space in LEGACY.values() and space not in known:  # a config without the interchange aliases
         if foreground_space is not None:
             raise VideomatteError(f"--foreground-colorspace needs the plate's colour space named in the OCIO config "
@@ -159,6 +165,7 @@ def plate_colour(option: str, ocio_config: str | None, foreground_space: str | N
         return PlateColour(path, config.configname(), space, chosen_by, fast, space, fast, LINEAR_REC709)
     if space not in known:
         raise _unknown("--input-colorspace", option, path, config, known)
+    foreground_space = None if foreground_space is None else _as_known(foreground_space, known)
     if foreground_space is not None and foreground_space not in known:
         raise _unknown("--foreground-colorspace", foreground_space, path, config, known)
     space = known[space]

@@ -87,6 +87,20 @@ class FrameSource:
         """Load what the first decoded frame needs, ahead of it (any thread)."""
 
 
+def _unused_colour_metadata(colour: PlateColour, tag: str, primaries) -> str | None:
+    """What a plate's file says of its colour that the default it was read with ignores (a log DPX is tagged
+    KodakLog, which the built-in config lacks), or None."""
+    if colour.chosen_by != "default":
+        return None
+    if tag:
+        return f"is tagged {tag!r} (oiio:ColorSpace), a colour space the OCIO config does not know"
+    declared = space_of_primaries(primaries)
+    if primaries is None or not colour.linear or declared == "lin_rec709_scene":  # the default's own primaries
+        return None
+    which = f"of {declared}, which the OCIO config lacks" if declared else "this tool does not know"
+    return f"declares primaries {which} (chromaticities {', '.join(f'{v:.4g}' for v in primaries)})"
+
+
 class SequenceSource(FrameSource):
     def __init__(self, sequence: ImageSequence, colour: Colour, warn: Warn, threads: int) -> None:
         if not sequence.frames:
@@ -96,17 +110,13 @@ class SequenceSource(FrameSource):
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
-        primaries = spec.getattribute("chromaticities")
+        tag, primaries = spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
-                         colour(sequence.suffix, spec.get_string_attribute("oiio:ColorSpace"), primaries), warn,
-                         threads)
-        if self.colour.chosen_by == "default" and primaries is not None and self.colour.linear:
-            declared = space_of_primaries(primaries)
-            if declared != "lin_rec709_scene":  # the default's own primaries
-                known = f"of {declared}, which the OCIO config lacks" if declared else "this tool does not know"
-                warn(f"{first.name} declares primaries {known} (chromaticities "
-                     f"{', '.join(f'{v:.4g}' for v in primaries)}); read as {self.colour.space}: pass "
-                     "--input-colorspace if that is wrong")
+                         colour(sequence.suffix, tag, primaries), warn, threads)
+        unused = _unused_colour_metadata(self.colour, tag, primaries)
+        if unused:
+            warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
+                 "--input-colorspace (or an --ocio-config that has its space) if that is wrong")
         self.half = is_half(spec, colour_channel_count(spec))  # the half-float conversion's plates
         if has_overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
