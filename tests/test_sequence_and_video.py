@@ -236,3 +236,28 @@ open_source({str(tmp_path / "render.####.exr")!r}, "auto", print).warm_up()
 assert _half_lookup().signatures
 """
     subprocess.run([sys.executable, "-c", script], check=True, env=ENV, timeout=120)
+
+
+def test_hdr_video_is_warned(tmp_path):
+    """A video tagged PQ with BT.2020 primaries (an HDR grade, a phone's HLG clip) is not the sRGB-like video the
+    default reads: the warning says so and how to fix it; an untagged one warns nothing."""
+    import av
+
+    path = tmp_path / "hdr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
+        stream.codec_context.color_trc, stream.codec_context.color_primaries = 16, 9
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame.reformat(format="yuv420p10le")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    warnings = []
+    open_source(str(path), "auto", warnings.append)
+    assert len(warnings) == 1 and "hdr.mp4 is tagged PQ (SMPTE ST 2084) and BT.2020 primaries" in warnings[0]
+    assert "--input-colorspace" in warnings[0]
+    _write_video(tmp_path / "sdr.mp4", frames=2)
+    open_source(str(tmp_path / "sdr.mp4"), "auto", warnings.append)
+    assert len(warnings) == 1

@@ -178,6 +178,11 @@ class VideoSource(FrameSource):
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
                          colour(path.suffix, None), warn, threads)
+        tagged = [t for t in (self.video.transfer, self.video.primaries) if t]
+        if self.colour.chosen_by == "default" and tagged:
+            warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "
+                 "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
+                 "--input-colorspace with its space in your OCIO config")
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))

@@ -12,6 +12,10 @@ from ..errors import VideomatteError
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mxf", ".m4v", ".mpg", ".mpeg"}
 REVERSE_CHUNK = 16  # frames decoded forward per chunk when walking a video backwards
+# High-dynamic-range transfer functions (FFmpeg's AVColorTransferCharacteristic) and wide-gamut primaries
+# (AVColorPrimaries: BT.2020, DCI-P3, Display P3): a stream tagged so is not the sRGB-like video the default assumes.
+TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
+WIDE_PRIMARIES = {9: "BT.2020 primaries", 11: "DCI-P3 primaries", 12: "Display P3 primaries"}
 
 
 class VideoFile:
@@ -24,6 +28,8 @@ class VideoFile:
                 stream = container.streams.video[0]
                 self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
+                self.transfer = TRANSFERS.get(stream.codec_context.color_trc)
+                self.primaries = WIDE_PRIMARIES.get(stream.codec_context.color_primaries)
                 depth = max((c.bits for c in stream.codec_context.format.components), default=8)
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
