@@ -48,6 +48,15 @@ def test_negative_frames(tmp_path, names):
     assert [seq.path(f).name for f in (-2, -1, 0)] == [*names, "shot.0000.exr"]
 
 
+def test_negative_frame_ranges_read_clearly(tmp_path):
+    """A range with a negative end reads '-4 to -3', not '-4--3'."""
+    for name in ("shot.-002.png", "shot.-001.png", "shot.0000.png"):
+        write_image(tmp_path / name, np.zeros((4, 4, 3), np.float32), "uint8", ("R", "G", "B"))
+    source = open_source(str(tmp_path / "shot.####.png"), "auto", print)
+    with pytest.raises(VideomatteError, match=r"missing frames -4 to -3, 1-2 in"):
+        source.check([-4, -3, -2, 1, 2], False)
+
+
 def test_existing_frame_file_implies_its_sequence(tmp_path):
     _touch(tmp_path, "plate.1001.png", "plate.1002.png")
     seq = parse_pattern(str(tmp_path / "plate.1001.png")).scan()

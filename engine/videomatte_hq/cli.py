@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .config import build_config
-from .errors import Cancelled, VideomatteError
+from .errors import Cancelled, VideomatteError, frame_range
 from .events import Events, terminal_sinks
 from .version import __version__
 
@@ -218,8 +218,9 @@ def status_command(output_dir: str = typer.Argument(..., help="A run's --output-
         return
     for r in reports:
         progress = ", ".join(f"{s} {p['done']}/{p['frames']}" for s, p in r.get("progress", {}).items())
+        span = (r.get("frame_start"), r.get("frame_end"))
         typer.echo(f"{Path(r['file']).name}: {r['state']} (run {r.get('run_id')}, pid {r.get('pid')} on "
-                   f"{r.get('host')}) frames {r.get('frame_start')}-{r.get('frame_end')}: {progress}")
+                   f"{r.get('host')}) frames {frame_range(*span) if None not in span else '?'}: {progress}")
         if r.get("error"):
             typer.echo(f"  error: {r['error']['message']}" + (f"\n  fix: {r['error']['hint']}"
                                                                if r["error"].get("hint") else ""))

@@ -45,6 +45,11 @@ def short_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def frame_range(first: int, last: int) -> str:
+    """'1001-1100'; with a negative end '-5 to 3' (a dash there would read as a minus sign)."""
+    return f"{first}-{last}" if min(first, last) >= 0 else f"{first} to {last}"
+
+
 def format_frames(frames: list[int]) -> str:
     """Compact frame list for messages: [1,2,3,7] -> '1-3, 7'."""
     frames = sorted(set(frames))
@@ -54,7 +59,7 @@ def format_frames(frames: list[int]) -> str:
         j = i
         while j + 1 < len(frames) and frames[j + 1] == frames[j] + 1:
             j += 1
-        parts.append(str(frames[i]) if i == j else f"{frames[i]}-{frames[j]}")
+        parts.append(str(frames[i]) if i == j else frame_range(frames[i], frames[j]))
         i = j + 1
     if len(parts) > 12:
         parts = parts[:12] + [f"... ({len(frames)} frames)"]
