@@ -222,6 +222,29 @@ def test_multi_part_exr_reads_the_beauty_part(tmp_path):
     assert report.status == "ok" and report.plate_size == [64, 48] and report.frame_count == 2
 
 
+def test_layered_exr_without_plain_rgb(tmp_path):
+    """No R, G, B: the plate is the colour layer named combined/beauty/rgba (a Blender multilayer EXR) or the only
+    colour layer, said in a warning; several others are refused, naming them. Before, the first three channels
+    were taken (here depth.Z and two of another layer's)."""
+    rgb = render_frame(48, 64, 1, 3)[0]
+    blender = ("ViewLayer.Combined.R", "ViewLayer.Combined.G", "ViewLayer.Combined.B", "ViewLayer.Combined.A",
+               "ViewLayer.DiffCol.R", "ViewLayer.DiffCol.G", "ViewLayer.DiffCol.B", "ViewLayer.Depth.Z")
+    layouts = {"blender": (blender, [rgb, np.ones((48, 64, 1)), rgb[:, :, ::-1], np.full((48, 64, 1), 9.0)]),
+               "one": (("depth.Z", "diffuse.R", "diffuse.G", "diffuse.B"), [np.full((48, 64, 1), 9.0), rgb]),
+               "two": (("diffuse.R", "diffuse.G", "diffuse.B", "specular.R", "specular.G", "specular.B"), [rgb, rgb])}
+    for name, (channels, pixels) in layouts.items():
+        (tmp_path / name).mkdir()
+        _write_exr(tmp_path / name / "r.0001.exr", np.concatenate(pixels, 2), channels, (0, 0, 64, 48))
+    for name, layer in (("blender", "ViewLayer.Combined"), ("one", "diffuse")):
+        warnings = []
+        source = open_source(str(tmp_path / name / "r.####.exr"), "auto", warnings.append)
+        assert warnings == [f"r.0001.exr has no R, G, B channels: the plate is its {layer} layer"]
+        raw = read_image(tmp_path / name / "r.0001.exr", keep_half=True, colour=True)[0]
+        assert np.array_equal(raw, rgb.astype(np.float16)) and source.half
+    with pytest.raises(VideomatteError, match=r"several colour layers \(diffuse, specular\)"):
+        open_source(str(tmp_path / "two" / "r.####.exr"), "auto", print)
+
+
 def test_display_window_mismatch_is_named(tmp_path):
     _layered_shot(tmp_path)
     _write_exr(tmp_path / "render.0002.exr", np.zeros((48, 64, 3)), ("R", "G", "B"), (0, 0, 64, 48),

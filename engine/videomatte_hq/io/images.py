@@ -17,6 +17,7 @@ from ..fileio import atomic_write, no_space
 PNG_LEVEL = 3
 PNG_FILTER_NONE = 0x08  # libpng's PNG_FILTER_NONE
 _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
+BEAUTY_LAYERS = ("rgba", "beauty", "combined")  # a layer's last name that marks the plate among several
 
 
 def _open(path: Path) -> oiio.ImageInput:
@@ -34,14 +35,30 @@ def _open(path: Path) -> oiio.ImageInput:
 
 
 def _seek_colour(inp: oiio.ImageInput) -> None:
-    """Move to the first subimage (a multi-part EXR's part) with R, G and B channels, if the first has none: a
-    render may store its depth or other AOVs in the parts before the beauty, which Nuke reads as layers."""
-    if {"R", "G", "B"} <= set(inp.spec().channelnames):
-        return
-    for part in range(1, inp.spec().get_int_attribute("oiio:subimages", 1)):
-        if inp.seek_subimage(part, 0) and {"R", "G", "B"} <= set(inp.spec().channelnames):
+    """Move to the subimage (a multi-part EXR's part) that holds the colour: the first with R, G and B channels,
+    else the first with a colour layer, else the first. A render may store its depth or other AOVs in the parts
+    before the beauty, which Nuke reads as layers."""
+    parts = inp.spec().get_int_attribute("oiio:subimages", 1)
+    layers = []
+    for part in range(parts):
+        if part and not inp.seek_subimage(part, 0):
+            break
+        found = rgb_layers(inp.spec().channelnames)
+        if "" in found:
             return
-    inp.seek_subimage(0, 0)
+        layers.append(bool(found))
+    inp.seek_subimage(layers.index(True) if True in layers else 0, 0)
+
+
+def rgb_layers(names) -> dict[str, int]:
+    """Each layer with R, G and B channels in a row -> the index of its R ('': the plain R, G, B)."""
+    found: dict[str, int] = {}
+    for index in range(len(names) - 2):
+        red, green, blue = names[index:index + 3]
+        layer = red[:-1]
+        if red.endswith("R") and (layer == "" or layer.endswith(".")) and (green, blue) == (layer + "G", layer + "B"):
+            found.setdefault(layer.rstrip("."), index)
+    return found
 
 
 def read_spec(path: Path) -> oiio.ImageSpec:
@@ -64,15 +81,29 @@ def has_overscan(spec: oiio.ImageSpec) -> bool:
             or spec.y + spec.height > spec.full_y + spec.full_height)
 
 
-def colour_channel_count(spec: oiio.ImageSpec) -> int:
-    """How many leading channels hold a plate's colour: R, G, B (OpenImageIO lists them first in a layered EXR),
-    else one grey channel. A render's other layers (AOVs) and its alpha are then never decoded into memory."""
-    return 3 if spec.nchannels >= 3 and spec.alpha_channel not in (0, 1, 2) else 1
+def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
+    """The channels [begin, end) that hold a plate's colour, and the layer they come from ('': none): R, G, B;
+    else the R, G, B of its one colour layer, or of the one named rgba, beauty or combined (Blender's multilayer
+    EXR: ViewLayer.Combined); else one grey channel (Y, else the first). A render's other layers (AOVs) and its
+    alpha are never decoded into memory."""
+    names = list(spec.channelnames)
+    layers = rgb_layers(names)
+    if "" in layers:
+        return layers[""], layers[""] + 3, ""
+    if layers:
+        chosen = [k for k in layers if k.rsplit(".", 1)[-1].lower() in BEAUTY_LAYERS] or list(layers)
+        if len(chosen) > 1:
+            raise VideomatteError(f"{path} has no R, G, B channels but several colour layers ({', '.join(layers)}): "
+                                  "which one is the plate?", code="input",
+                                  hint="write the plate's layer as R, G, B (Nuke: a Shuffle before the Write)")
+        return layers[chosen[0]], layers[chosen[0]] + 3, chosen[0]
+    grey = names.index("Y") if "Y" in names else 0
+    return grey, grey + 1, ""
 
 
-def is_half(spec: oiio.ImageSpec, channels: int) -> bool:
-    """Whether the first `channels` channels are stored as half floats."""
-    return all(spec.channelformat(c) == oiio.HALF for c in range(channels))
+def is_half(spec: oiio.ImageSpec, channels: tuple[int, int]) -> bool:
+    """Whether the channels [begin, end) are stored as half floats."""
+    return all(spec.channelformat(c) == oiio.HALF for c in range(*channels))
 
 
 def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tuple[np.ndarray, oiio.ImageSpec]:
@@ -80,18 +111,20 @@ def read_image(path: Path, keep_half: bool = False, colour: bool = False) -> tup
     Outside the data window they are 0 (as a compositor reads a bounding box), overscan beyond the display window
     is left out.
     With `keep_half`, a half-float file comes back as float16 (half the memory; the colour table reads its bits).
-    With `colour`, only the plate's colour channels (`colour_channel_count`)."""
+    With `colour`, only the plate's colour channels (`colour_channels`)."""
     inp = _open(path)
-    spec = inp.spec()
-    channels = colour_channel_count(spec) if colour else spec.nchannels
-    half = keep_half and is_half(spec, channels)
-    pixels = inp.read_image(inp.current_subimage(), 0, 0, channels, oiio.HALF if half else oiio.FLOAT)
-    error = inp.geterror()
-    inp.close()
+    try:
+        spec = inp.spec()
+        begin, end = colour_channels(spec, path)[:2] if colour else (0, spec.nchannels)
+        half = keep_half and is_half(spec, (begin, end))
+        pixels = inp.read_image(inp.current_subimage(), 0, begin, end, oiio.HALF if half else oiio.FLOAT)
+        error = inp.geterror()
+    finally:
+        inp.close()
     if pixels is None or error:
         raise VideomatteError(f"cannot decode pixels of {path}: {error.strip() or 'truncated or corrupt data'}",
                               hint="re-render or re-copy this frame", code="unreadable")
-    pixels = np.asarray(pixels, np.float16 if half else np.float32).reshape(spec.height, spec.width, channels)
+    pixels = np.asarray(pixels, np.float16 if half else np.float32).reshape(spec.height, spec.width, end - begin)
     return _display_window(pixels, spec), spec
 
 

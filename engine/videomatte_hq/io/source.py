@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour, space_of_primaries
-from .images import colour_channel_count, frame_size, has_overscan, is_half, read_image, read_spec
+from .images import colour_channels, frame_size, has_overscan, is_half, read_image, read_spec
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -117,7 +117,10 @@ class SequenceSource(FrameSource):
         if unused:
             warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
                  "--input-colorspace (or an --ocio-config that has its space) if that is wrong")
-        self.half = is_half(spec, colour_channel_count(spec))  # the half-float conversion's plates
+        begin, end, layer = colour_channels(spec, first)
+        if layer:
+            warn(f"{first.name} has no R, G, B channels: the plate is its {layer} layer")
+        self.half = is_half(spec, (begin, end))  # the half-float conversion's plates
         if has_overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
                  f"{self.width}x{self.height} display window): only the display window is matted")
