@@ -146,8 +146,9 @@ def test_bad_enum_value(tmp_path, shot_copy):
 def test_device_with_weight_free_backends_is_warned(tmp_path, shot_copy):
     """A GPU asked for where no stage has a model to put on it: the run goes on (on any machine, CUDA or not) and
     says that the option did nothing."""
-    report = run_api(shot_copy, tmp_path / "out", device="cuda", frame_end=1002)
+    report = run_api(shot_copy, tmp_path / "out", device="cuda", precision="fp16", frame_end=1002)
     assert report.status == "ok"
-    assert any("--device cuda has no effect: flow and closed_form" in w for w in report.warnings), report.warnings
+    assert "--device cuda and --precision fp16: no effect, flow and closed_form use no model and run on the CPU" \
+        in report.warnings, report.warnings
     assert not any("--device" in w for w in run_api(shot_copy, tmp_path / "cpu", device="cpu",
                                                      frame_end=1002).warnings)

@@ -109,9 +109,12 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
             models = _model_files(config, stages)
         finally:
             check.result()
-    if runtime.device not in ("auto", "cpu") and not any(models.values()):
+    # A GPU or a precision asked for where no stage has a model to run with it.
+    compute = {"device": (runtime.device, ("auto", "cpu")), "precision": (runtime.precision, ("auto", "fp32"))}
+    unused = [f"--{name} {value}" for name, (value, idle) in compute.items() if value not in idle]
+    if unused and not any(models.values()):
         names = " and ".join(config.backend(s) for s in stages)
-        warn(f"--device {runtime.device} has no effect: {names} use no model and run on the CPU", "device_unused")
+        warn(f"{' and '.join(unused)}: no effect, {names} use no model and run on the CPU", "device_unused")
     layout = OutputLayout.of(io)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
