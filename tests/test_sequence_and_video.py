@@ -63,6 +63,14 @@ def test_existing_frame_file_implies_its_sequence(tmp_path):
     assert seq.frames == [1001, 1002] and seq.pattern.endswith("plate.####.png")
 
 
+def test_a_folder_as_input_names_its_sequences(tmp_path):
+    _touch(tmp_path, "plate.1001.exr", "plate.1002.exr", "plate.1004.exr", "ref.1.jpg", "notes.txt")
+    with pytest.raises(VideomatteError, match="is a folder") as error:
+        open_source(str(tmp_path), "auto", print)
+    assert error.value.hint == f"give its sequence: {tmp_path / 'plate.####.exr'} (1001-1002, 1004) or " \
+                               f"{tmp_path / 'ref.#.jpg'} (1)"
+
+
 def test_duplicate_frame_numbers_rejected(tmp_path):
     _touch(tmp_path, "s.7.png", "s.07.png")
     with pytest.raises(VideomatteError, match="frame 7 exists twice"):

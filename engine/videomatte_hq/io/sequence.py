@@ -86,3 +86,14 @@ def parse_pattern(text: str) -> ImageSequence | None:
             padding = len(digits) if digits.startswith("0") or len(digits) >= 4 else 0
             return ImageSequence(path.parent, name[: m.start(1)], name[m.end(1):], padding)
     return None
+
+
+def sequences_in(folder: Path) -> list[ImageSequence]:
+    """The numbered image sequences in `folder` (`plate.1001.exr`, ...), the longest first: what an --input
+    that names the folder may have meant."""
+    found: dict[tuple[str, str, int], ImageSequence] = {}
+    for entry in sorted(folder.iterdir()):
+        sequence = parse_pattern(str(entry)) if entry.is_file() and not set("%#@") & set(entry.name) else None
+        if sequence is not None:
+            found.setdefault((sequence.prefix, sequence.suffix, sequence.padding), sequence)
+    return sorted((sequence.scan() for sequence in found.values()), key=lambda sequence: -len(sequence.frames))

@@ -13,7 +13,7 @@ from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour, space_of_primaries
 from .images import colour_channels, frame_size, has_overscan, is_half, read_image, read_spec
 from .readahead import background, ordered_map
-from .sequence import ImageSequence, parse_pattern
+from .sequence import ImageSequence, parse_pattern, sequences_in
 from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
@@ -213,8 +213,10 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
             raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
         return VideoSource(path, colour, warn, threads)
     if path.is_dir():
-        raise VideomatteError(f"--input {path} is a folder", code="input",
-                              hint=f"give a sequence pattern such as {path / 'plate.####.exr'}")
+        found = [f"{seq.pattern} ({format_frames(seq.frames)})" for seq in sequences_in(path)[:3]]
+        hint = f"give its sequence: {' or '.join(found)}" if found else \
+            f"give a sequence pattern such as {path / 'plate.####.exr'} (this folder holds none)"
+        raise VideomatteError(f"--input {path} is a folder", hint=hint, code="input")
     sequence = parse_pattern(text)
     if sequence is None:
         raise VideomatteError(f"--input {text!r} is neither a video file nor a frame sequence",
