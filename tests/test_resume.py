@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -95,10 +96,25 @@ def test_resume_after_a_setting_changed_says_what_it_keeps(tmp_path, shot_png):
     report = run_api(shot_png, out, on_event=events.append, resume=True, trimap_band="wider")
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert "--resume: segment keeps 0 of 6 frames; the files of frames 1001-1004 were written with other " \
-           "settings (their settings hash differs) and are recomputed" in warnings
+           "settings or plate files (their settings hash differs) and are recomputed" in warnings
     assert any(w.startswith("--resume: refine keeps 0 of 6 frames") for w in warnings)
     assert report.frames_written == 6
     events.clear()
     report = run_api(shot_png, out, on_event=events.append, resume=True, trimap_band="wider")
     assert report.frames_written == 0 and report.progress["refine"].resumed == 6
     assert not [e for e in events if e["event"] == "warning"]
+
+
+def test_resume_after_a_plate_frame_changed_recomputes(tmp_path, shot_copy):
+    """A plate frame re-rendered under its name (here: rewritten, its modification time moves) is matted again on
+    --resume, every frame of it since tracking is sequential; an untouched plate keeps everything."""
+    out = tmp_path / "out"
+    run_api(shot_copy, out)
+    frame = shot_copy["dir"] / "plate.1003.png"
+    stat = frame.stat()
+    os.utime(frame, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    events = []
+    report = run_api(shot_copy, out, on_event=events.append, resume=True)
+    assert report.frames_written == 6
+    assert any(e["event"] == "warning" and e["code"] == "resume_stale" for e in events)
+    assert run_api(shot_copy, out, resume=True).frames_written == 0

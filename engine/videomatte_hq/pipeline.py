@@ -82,8 +82,8 @@ def _done(plan: RunPlan, events: Events, stage: str, paths_of, config_hash: str)
     stale = sorted(set(found) - kept)
     if stale:
         events.warning(f"--resume: {stage} keeps {len(kept)} of {len(plan.frames)} frames; the files of frames "
-                       f"{format_frames(stale)} were written with other settings (their settings hash differs) "
-                       "and are recomputed", "resume_stale")
+                       f"{format_frames(stale)} were written with other settings or plate files (their settings "
+                       "hash differs) and are recomputed", "resume_stale")
     return kept
 
 

@@ -214,6 +214,7 @@ def _stage_hashes(plan: RunPlan) -> dict[str, str]:
 
     if "segment" in plan.stages:
         extra: dict[str, Any] = {"input": plan.source.description, "anchor_frame": plan.anchor_frame,
+                                 "plate_files": plan.source.fingerprint(plan.frames),
                                  "colour": {k: v for k, v in plan.source.colour.describe().items()
                                             if k not in ("chosen_by", "foreground_space")},
                                  "anchors": {str(k): v["sha256"] for k, v in plan.anchor_files.items()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -86,6 +87,19 @@ class FrameSource:
     def warm_up(self) -> None:
         """Load what the first decoded frame needs, ahead of it (any thread)."""
 
+    def files(self, frames: list[int]) -> list[Path]:
+        """The files that hold `frames`."""
+        raise NotImplementedError
+
+    def fingerprint(self, frames: list[int]) -> str:
+        """The files of `frames` as they are now (name, size, modification time): part of the resume hash, so a
+        plate re-rendered under the same names is matted again instead of its old mattes being kept."""
+        digest = hashlib.sha256()
+        for path in self.files(frames):
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
 
 def _unused_colour_metadata(colour: PlateColour, tag: str, primaries) -> str | None:
     """What a plate's file says of its colour that the default it was read with ignores (a log DPX is tagged
@@ -128,6 +142,9 @@ class SequenceSource(FrameSource):
     def warm_up(self) -> None:
         if self.half:
             self.colour.warm_up()
+
+    def files(self, frames: list[int]) -> list[Path]:
+        return [self.sequence.path(frame) for frame in frames]
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         def load(frame: int) -> tuple[Decoded, int]:
@@ -186,6 +203,9 @@ class VideoSource(FrameSource):
             warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "
                  "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
                  "--input-colorspace with its space in your OCIO config")
+
+    def files(self, frames: list[int]) -> list[Path]:
+        return [self.video.path]
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
