@@ -200,7 +200,8 @@ def _set_anchors(plan: RunPlan, warn) -> None:
     frames = plan.frames
     for frame, path in paths.items():
         if not frames[0] <= frame <= frames[-1]:
-            raise VideomatteError(f"anchor frame {frame} is outside the frame range {frame_range(frames[0], frames[-1])}",
+            raise VideomatteError(f"anchor frame {frame} is outside the frame range "
+                                  f"{frame_range(frames[0], frames[-1])}",
                                   hint="set --anchor-frame to a frame inside the range", code="anchor")
         plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn)
         plan.anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}

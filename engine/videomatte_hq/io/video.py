@@ -87,8 +87,9 @@ class VideoFile:
 
     def check(self, frames: list[int]) -> None:
         """Decode `frames` (ascending) without converting them: the full preflight."""
-        for _ in self._ascending(frames) if frames else ():
-            pass
+        if frames:
+            for _ in self._ascending(frames):
+                pass
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Frames in the order asked; ascending runs stream, descending ones decode in small chunks."""
