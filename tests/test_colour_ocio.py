@@ -232,6 +232,9 @@ def test_a_colour_tag_the_config_does_not_know_is_warned(tmp_path):
     assert "scan.1001.dpx is tagged 'KodakLog'" in warnings[0] and "--input-colorspace" in warnings[0]
     assert not open_source(str(tmp_path / "scan.####.dpx"), "sRGB", warnings.append).colour.chosen_by == "default"
     assert len(warnings) == 1  # a space given: nothing to warn about
+    write_image(tmp_path / "data.1001.exr", np.zeros((4, 4, 3), np.float32), "half", ("R", "G", "B"))  # 'data'
+    open_source(str(tmp_path / "data.####.exr"), "auto", warnings.append)
+    assert len(warnings) == 1  # as untagged
 
 
 def test_colour_space_names_are_looked_up_regardless_of_case(plates):

@@ -106,7 +106,7 @@ def _unused_colour_metadata(colour: PlateColour, tag: str, primaries) -> str | N
     KodakLog, which the built-in config lacks), or None."""
     if colour.chosen_by != "default":
         return None
-    if tag:
+    if tag and tag.lower() != "data":  # 'data' marks a file as not colour (as this tool tags its mattes)
         return f"is tagged {tag!r} (oiio:ColorSpace), a colour space the OCIO config does not know"
     declared = space_of_primaries(primaries)
     if primaries is None or not colour.linear or declared == "lin_rec709_scene":  # the default's own primaries
