@@ -219,7 +219,8 @@ def test_exr_chromaticities_choose_the_space(plates, tmp_path):
 
 def test_a_colour_tag_the_config_does_not_know_is_warned(tmp_path):
     """A log DPX scan is tagged KodakLog by OpenImageIO, which the built-in config lacks: it is read with the
-    default (sRGB) as before, and the warning names the tag and the fix."""
+    default (sRGB) as before, and the warning names the tag and the fix; a printing-density DPX (untagged) is
+    warned about too, a plate tagged 'data' is not."""
     path = tmp_path / "scan.1001.dpx"
     spec = oiio.ImageSpec(32, 24, 3, oiio.UINT16)
     spec.attribute("dpx:Transfer", "Logarithmic")
@@ -235,6 +236,13 @@ def test_a_colour_tag_the_config_does_not_know_is_warned(tmp_path):
     write_image(tmp_path / "data.1001.exr", np.zeros((4, 4, 3), np.float32), "half", ("R", "G", "B"))  # 'data'
     open_source(str(tmp_path / "data.####.exr"), "auto", warnings.append)
     assert len(warnings) == 1  # as untagged
+    path = tmp_path / "film.1001.dpx"  # a film scan: OpenImageIO gives it no colour space
+    spec.attribute("dpx:Transfer", "Printing density")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.full((24, 32, 3), 0.5, np.float32)), out.geterror()
+    out.close()
+    open_source(str(tmp_path / "film.####.dpx"), "auto", warnings.append)
+    assert "film.1001.dpx is log-encoded (dpx:Transfer 'Printing density': a film scan); read as" in warnings[-1]
 
 
 def test_colour_space_names_are_looked_up_regardless_of_case(plates):

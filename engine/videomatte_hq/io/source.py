@@ -101,13 +101,15 @@ class FrameSource:
         return digest.hexdigest()
 
 
-def _unused_colour_metadata(colour: PlateColour, tag: str, primaries) -> str | None:
+def _unused_colour_metadata(colour: PlateColour, tag: str, primaries, transfer: str) -> str | None:
     """What a plate's file says of its colour that the default it was read with ignores (a log DPX is tagged
-    KodakLog, which the built-in config lacks), or None."""
+    KodakLog, which the built-in config lacks; a film scan's DPX says printing density), or None."""
     if colour.chosen_by != "default":
         return None
     if tag and tag.lower() != "data":  # 'data' marks a file as not colour (as this tool tags its mattes)
         return f"is tagged {tag!r} (oiio:ColorSpace), a colour space the OCIO config does not know"
+    if transfer == "Printing density":
+        return "is log-encoded (dpx:Transfer 'Printing density': a film scan)"
     declared = space_of_primaries(primaries)
     if primaries is None or not colour.linear or declared == "lin_rec709_scene":  # the default's own primaries
         return None
@@ -127,7 +129,7 @@ class SequenceSource(FrameSource):
         tag, primaries = spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
                          colour(sequence.suffix, tag, primaries), warn, threads)
-        unused = _unused_colour_metadata(self.colour, tag, primaries)
+        unused = _unused_colour_metadata(self.colour, tag, primaries, spec.get_string_attribute("dpx:Transfer"))
         if unused:
             warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
                  "--input-colorspace (or an --ocio-config that has its space) if that is wrong")
