@@ -301,3 +301,22 @@ def test_hdr_video_is_warned(tmp_path):
     _write_video(tmp_path / "sdr.mp4", frames=2)
     open_source(str(tmp_path / "sdr.mp4"), "auto", warnings.append)
     assert len(warnings) == 1
+
+
+def test_anamorphic_plate_keeps_its_pixel_aspect(tmp_path):
+    """A 2x anamorphic plate (EXR pixelAspectRatio 2): the alpha and the layered matte EXR carry it, so a
+    compositor reads them in the plate's format; the pixels are matted as they are."""
+    for frame in (1, 2):
+        spec = oiio.ImageSpec(64, 48, 3, oiio.HALF)
+        spec.channelnames = ("R", "G", "B")
+        spec.attribute("PixelAspectRatio", 2.0)
+        path = str(tmp_path / f"ana.{frame:04d}.exr")
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec) and out.write_image(render_frame(48, 64, frame, 3)[0] ** 2.2), out.geterror()
+        out.close()
+    write_image(tmp_path / "anchor.png", (render_frame(48, 64, 1, 3)[1] > 0.5).astype(np.float32), "uint8", ("Y",))
+    report = run_api({"input": tmp_path / "ana.####.exr", "anchor": tmp_path / "anchor.png"}, tmp_path / "out",
+                     alpha_format="exr16", matte_exr=True)
+    assert report.status == "ok"
+    for path in (tmp_path / "out" / "alpha" / "000002.exr", tmp_path / "out" / "matte" / "000002.exr"):
+        assert read_pixels(path)[1].get_float_attribute("PixelAspectRatio") == 2.0, path

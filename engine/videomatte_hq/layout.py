@@ -95,8 +95,11 @@ def alpha_sequence(root: Path, alpha_format: str, pattern: str | None) -> ImageS
 
 class OutputLayout:
     def __init__(self, root: Path, alpha_format: str, alpha_pattern: str | None = None, foreground: bool = False,
-                 matte_exr: bool = False) -> None:
+                 matte_exr: bool = False, pixel_aspect: float = 1.0) -> None:
         self.root = Path(root)
+        # The plate's pixel aspect ratio (2 for a 2x anamorphic plate), carried into the frame files so that a
+        # compositor reads them in the plate's format.
+        self.attributes = {} if pixel_aspect == 1.0 else {"PixelAspectRatio": pixel_aspect}
         self.alpha_format = alpha_format
         self.foreground, self.matte_exr = foreground, matte_exr
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
@@ -106,9 +109,9 @@ class OutputLayout:
         self.anchor_auto = self.root / "anchor_mask.auto.png"
 
     @classmethod
-    def of(cls, io) -> OutputLayout:
+    def of(cls, io, pixel_aspect: float = 1.0) -> OutputLayout:
         """The layout of a run's io settings (config.IOConfig)."""
-        return cls(Path(io.output_dir), io.alpha_format, io.alpha_pattern, io.foreground, io.matte_exr)
+        return cls(Path(io.output_dir), io.alpha_format, io.alpha_pattern, io.foreground, io.matte_exr, pixel_aspect)
 
     def reports(self, stage: str, first: int, last: int) -> tuple[Path, Path]:
         """(config_used, run_summary) of a run or farm step."""
@@ -172,7 +175,7 @@ class OutputLayout:
                       colour_space: str, config_hash: str) -> None:
         """Stage 2's files of a frame; the alpha last, so a frame whose alpha carries this run's hash has all
         of them (resume and farm finalize check the alpha)."""
-        attributes = {HASH_ATTR: config_hash, COLOUR_ATTR: colour_space}
+        attributes = {**self.attributes, HASH_ATTR: config_hash, COLOUR_ATTR: colour_space}
         alpha = quantized.values
         if self.foreground:
             write_image(self.foreground_path(frame), foreground, "half", ("R", "G", "B"), attributes)
@@ -183,7 +186,8 @@ class OutputLayout:
                 layers.append(foreground)
                 names += FOREGROUND_CHANNELS
             write_image(self.matte_path(frame), np.concatenate(layers, axis=2), "half", names, attributes)
-        write_image(self.alpha_path(frame), quantized.stored, self.alpha_pixel, ("A",), {HASH_ATTR: config_hash})
+        write_image(self.alpha_path(frame), quantized.stored, self.alpha_pixel, ("A",),
+                    {**self.attributes, HASH_ATTR: config_hash})
 
     def read_alpha(self, frame: int) -> np.ndarray:
         return read_image(self.alpha_path(frame))[0][:, :, 0]
@@ -191,7 +195,7 @@ class OutputLayout:
     def write_trimap(self, frame: int, trimap: np.ndarray, config_hash: str) -> None:
         unknown = int(np.count_nonzero(trimap == UNKNOWN))
         write_image(self.trimap_path(frame), trimap, "uint8", ("Y",),
-                    {HASH_ATTR: config_hash, UNKNOWN_ATTR: str(unknown)})
+                    {**self.attributes, HASH_ATTR: config_hash, UNKNOWN_ATTR: str(unknown)})
 
     def read_trimap(self, frame: int) -> np.ndarray:
         return np.round(read_image(self.trimap_path(frame))[0][:, :, 0] * 255.0).astype(np.uint8)

@@ -43,8 +43,9 @@ class FrameSource:
     kind = "sequence"
 
     def __init__(self, description: str, frames: list[int], width: int, height: int, colour: PlateColour,
-                 warn: Warn, threads: int) -> None:
+                 warn: Warn, threads: int, pixel_aspect: float = 1.0) -> None:
         self.description = description
+        self.pixel_aspect = pixel_aspect  # a pixel's width over its height (2 for a 2x anamorphic plate)
         self.frames = frames
         self.width = width
         self.height = height
@@ -128,7 +129,8 @@ class SequenceSource(FrameSource):
         spec = read_spec(first)
         tag, primaries = spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
-                         colour(sequence.suffix, tag, primaries), warn, threads)
+                         colour(sequence.suffix, tag, primaries), warn, threads,
+                         spec.get_float_attribute("PixelAspectRatio", 1.0))
         unused = _unused_colour_metadata(self.colour, tag, primaries, spec.get_string_attribute("dpx:Transfer"))
         if unused:
             warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
@@ -199,7 +201,7 @@ class VideoSource(FrameSource):
     def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int) -> None:
         self.video = VideoFile(path)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
-                         colour(path.suffix, None), warn, threads)
+                         colour(path.suffix, None), warn, threads, self.video.pixel_aspect)
         tagged = [t for t in (self.video.transfer, self.video.primaries) if t]
         if self.colour.chosen_by == "default" and tagged:
             warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "

@@ -30,6 +30,8 @@ class VideoFile:
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.transfer = TRANSFERS.get(stream.codec_context.color_trc)
                 self.primaries = WIDE_PRIMARIES.get(stream.codec_context.color_primaries)
+                aspect = stream.codec_context.sample_aspect_ratio  # None or 0 where the stream does not say
+                self.pixel_aspect = float(aspect) if aspect else 1.0
                 depth = max((c.bits for c in stream.codec_context.format.components), default=8)
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
