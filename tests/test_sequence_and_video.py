@@ -303,13 +303,15 @@ def test_hdr_video_is_warned(tmp_path):
     assert len(warnings) == 1
 
 
-def test_anamorphic_plate_keeps_its_pixel_aspect(tmp_path):
-    """A 2x anamorphic plate (EXR pixelAspectRatio 2): the alpha and the layered matte EXR carry it, so a
-    compositor reads them in the plate's format; the pixels are matted as they are."""
+def test_outputs_keep_the_plate_format(tmp_path):
+    """A 2x anamorphic plate (EXR pixelAspectRatio 2) whose display window starts at (10, 6): the alpha and the
+    layered matte EXR carry both, so a compositor reads them in the plate's format; the pixels are matted as they
+    are, and a resumed run reads its alphas back."""
     for frame in (1, 2):
         spec = oiio.ImageSpec(64, 48, 3, oiio.HALF)
         spec.channelnames = ("R", "G", "B")
         spec.attribute("PixelAspectRatio", 2.0)
+        spec.x, spec.y = spec.full_x, spec.full_y = 10, 6
         path = str(tmp_path / f"ana.{frame:04d}.exr")
         out = oiio.ImageOutput.create(path)
         assert out.open(path, spec) and out.write_image(render_frame(48, 64, frame, 3)[0] ** 2.2), out.geterror()
@@ -319,4 +321,11 @@ def test_anamorphic_plate_keeps_its_pixel_aspect(tmp_path):
                      alpha_format="exr16", matte_exr=True)
     assert report.status == "ok"
     for path in (tmp_path / "out" / "alpha" / "000002.exr", tmp_path / "out" / "matte" / "000002.exr"):
-        assert read_pixels(path)[1].get_float_attribute("PixelAspectRatio") == 2.0, path
+        spec = read_pixels(path)[1]
+        assert spec.get_float_attribute("PixelAspectRatio") == 2.0, path
+        assert (spec.x, spec.y, spec.width, spec.height) == (10, 6, 64, 48), path  # the data window
+        assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (10, 6, 64, 48), path
+    (tmp_path / "out" / "alpha" / "000002.exr").unlink()
+    report = run_api({"input": tmp_path / "ana.####.exr", "anchor": tmp_path / "anchor.png"}, tmp_path / "out",
+                     alpha_format="exr16", matte_exr=True, resume=True)
+    assert report.frames_written == 1 and report.progress["refine"].resumed == 1

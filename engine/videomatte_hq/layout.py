@@ -95,11 +95,12 @@ def alpha_sequence(root: Path, alpha_format: str, pattern: str | None) -> ImageS
 
 class OutputLayout:
     def __init__(self, root: Path, alpha_format: str, alpha_pattern: str | None = None, foreground: bool = False,
-                 matte_exr: bool = False, pixel_aspect: float = 1.0) -> None:
+                 matte_exr: bool = False, pixel_aspect: float = 1.0, origin: tuple[int, int] = (0, 0)) -> None:
         self.root = Path(root)
-        # The plate's pixel aspect ratio (2 for a 2x anamorphic plate), carried into the frame files so that a
-        # compositor reads them in the plate's format.
+        # The plate's pixel aspect ratio (2 for a 2x anamorphic plate) and display window's origin, carried into
+        # the frame files so that a compositor reads them in the plate's format.
         self.attributes = {} if pixel_aspect == 1.0 else {"PixelAspectRatio": pixel_aspect}
+        self.origin = origin
         self.alpha_format = alpha_format
         self.foreground, self.matte_exr = foreground, matte_exr
         self.alpha_ext, self.alpha_pixel = ALPHA_FORMATS[alpha_format]
@@ -109,9 +110,10 @@ class OutputLayout:
         self.anchor_auto = self.root / "anchor_mask.auto.png"
 
     @classmethod
-    def of(cls, io, pixel_aspect: float = 1.0) -> OutputLayout:
-        """The layout of a run's io settings (config.IOConfig)."""
-        return cls(Path(io.output_dir), io.alpha_format, io.alpha_pattern, io.foreground, io.matte_exr, pixel_aspect)
+    def of(cls, io, pixel_aspect: float = 1.0, origin: tuple[int, int] = (0, 0)) -> OutputLayout:
+        """The layout of a run's io settings (config.IOConfig), its frame files in the plate's format."""
+        return cls(Path(io.output_dir), io.alpha_format, io.alpha_pattern, io.foreground, io.matte_exr, pixel_aspect,
+                   origin)
 
     def reports(self, stage: str, first: int, last: int) -> tuple[Path, Path]:
         """(config_used, run_summary) of a run or farm step."""
@@ -178,16 +180,17 @@ class OutputLayout:
         attributes = {**self.attributes, HASH_ATTR: config_hash, COLOUR_ATTR: colour_space}
         alpha = quantized.values
         if self.foreground:
-            write_image(self.foreground_path(frame), foreground, "half", ("R", "G", "B"), attributes)
+            write_image(self.foreground_path(frame), foreground, "half", ("R", "G", "B"), attributes, self.origin)
         if self.matte_exr:
             layers = [foreground * alpha[..., None], alpha[..., None], trimap_to_unit(trimap)[..., None]]
             names = ("R", "G", "B", "A", TRIMAP_CHANNEL)
             if self.foreground:
                 layers.append(foreground)
                 names += FOREGROUND_CHANNELS
-            write_image(self.matte_path(frame), np.concatenate(layers, axis=2), "half", names, attributes)
+            write_image(self.matte_path(frame), np.concatenate(layers, axis=2), "half", names, attributes,
+                        self.origin)
         write_image(self.alpha_path(frame), quantized.stored, self.alpha_pixel, ("A",),
-                    {**self.attributes, HASH_ATTR: config_hash})
+                    {**self.attributes, HASH_ATTR: config_hash}, self.origin)
 
     def read_alpha(self, frame: int) -> np.ndarray:
         return read_image(self.alpha_path(frame))[0][:, :, 0]

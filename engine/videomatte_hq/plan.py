@@ -115,7 +115,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     if unused and not any(models.values()):
         names = " and ".join(config.backend(s) for s in stages)
         warn(f"{' and '.join(unused)}: no effect, {names} use no model and run on the CPU", "device_unused")
-    layout = OutputLayout.of(io, source.pixel_aspect)
+    layout = OutputLayout.of(io, source.pixel_aspect, source.origin)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
     lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()

@@ -180,8 +180,9 @@ def _whole(path: str, suffix: str) -> bool:
 
 
 def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, ...],
-                attributes: dict[str, str] | None = None) -> None:
-    """Write atomically (fileio.atomic_write): no reader sees a partial frame, others can read it."""
+                attributes: dict[str, str] | None = None, origin: tuple[int, int] = (0, 0)) -> None:
+    """Write atomically (fileio.atomic_write): no reader sees a partial frame, others can read it. An EXR's
+    display and data windows start at `origin` (the plate's display window's: a reader places both alike)."""
     path = Path(path)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
@@ -192,6 +193,7 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, channels: tuple[str, .
         spec.alpha_channel = channels.index("A")
     if path.suffix.lower() == ".exr":
         spec.attribute("compression", "zip")
+        spec.x, spec.y = spec.full_x, spec.full_y = origin
     elif path.suffix.lower() == ".png":
         spec.attribute("png:compressionLevel", PNG_LEVEL)
         spec.attribute("png:filter", PNG_FILTER_NONE)

@@ -43,9 +43,10 @@ class FrameSource:
     kind = "sequence"
 
     def __init__(self, description: str, frames: list[int], width: int, height: int, colour: PlateColour,
-                 warn: Warn, threads: int, pixel_aspect: float = 1.0) -> None:
+                 warn: Warn, threads: int, pixel_aspect: float = 1.0, origin: tuple[int, int] = (0, 0)) -> None:
         self.description = description
         self.pixel_aspect = pixel_aspect  # a pixel's width over its height (2 for a 2x anamorphic plate)
+        self.origin = origin  # the display window's top-left corner (an EXR's may be off (0, 0))
         self.frames = frames
         self.width = width
         self.height = height
@@ -130,7 +131,7 @@ class SequenceSource(FrameSource):
         tag, primaries = spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
                          colour(sequence.suffix, tag, primaries), warn, threads,
-                         spec.get_float_attribute("PixelAspectRatio", 1.0))
+                         spec.get_float_attribute("PixelAspectRatio", 1.0), (spec.full_x, spec.full_y))
         unused = _unused_colour_metadata(self.colour, tag, primaries, spec.get_string_attribute("dpx:Transfer"))
         if unused:
             warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
