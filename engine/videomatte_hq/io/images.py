@@ -38,16 +38,16 @@ def _seek_colour(inp: oiio.ImageInput) -> None:
     """Move to the subimage (a multi-part EXR's part) that holds the colour: the first with R, G and B channels,
     else the first with a colour layer, else the first. A render may store its depth or other AOVs in the parts
     before the beauty, which Nuke reads as layers."""
-    parts = inp.spec().get_int_attribute("oiio:subimages", 1)
-    layers = []
-    for part in range(parts):
+    layered = None  # the first part with a colour layer
+    for part in range(inp.spec().get_int_attribute("oiio:subimages", 1)):
         if part and not inp.seek_subimage(part, 0):
             break
         found = rgb_layers(inp.spec().channelnames)
         if "" in found:
             return
-        layers.append(bool(found))
-    inp.seek_subimage(layers.index(True) if True in layers else 0, 0)
+        if found and layered is None:
+            layered = part
+    inp.seek_subimage(layered or 0, 0)
 
 
 def rgb_layers(names) -> dict[str, int]:

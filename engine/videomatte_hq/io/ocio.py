@@ -37,10 +37,9 @@ PRIMARIES = {
 
 def space_of_primaries(chromaticities) -> str | None:
     """The scene-linear space whose primaries and white an EXR declares (to 0.002 in xy), or None."""
-    for name, xy in PRIMARIES.items():
-        if chromaticities is not None and np.allclose(chromaticities, xy, atol=0.002):
-            return name
-    return None
+    if chromaticities is None:
+        return None
+    return next((name for name, xy in PRIMARIES.items() if np.allclose(chromaticities, xy, atol=0.002)), None)
 
 
 @cache
