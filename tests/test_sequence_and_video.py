@@ -135,6 +135,68 @@ def test_damaged_video_frame_is_named(tmp_path):
         list(source.iter_frames(source.frames[::-1]))
 
 
+def _trim_by_edit_list(path, frames):
+    """Start the mp4's picture `frames` frames later by its edit list, as an editor's trim without re-encoding
+    does: the packets before the new start stay in the file, flagged to be decoded but not shown."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    mdhd, elst = data.find(b"mdhd"), data.find(b"elst")
+    assert data[mdhd + 4] == 0 and data[elst + 4] == 0  # version-0 boxes, as the mp4 muxer writes short clips
+    timescale = struct.unpack_from(">I", data, mdhd + 16)[0]
+    media_time = struct.unpack_from(">i", data, elst + 16)[0]
+    struct.pack_into(">i", data, elst + 16, media_time + frames * timescale // 24)
+    path.write_bytes(bytes(data))
+
+
+def test_video_trimmed_by_an_edit_list(tmp_path):
+    """A clip trimmed by its edit list: the frames before the trim are not frames of the shot (they were counted,
+    and frame 0 then failed to decode); frame 0 is the first shown, pixel for pixel, forward and backward."""
+    whole, trimmed = tmp_path / "whole.mp4", tmp_path / "trimmed.mp4"
+    _write_video(whole, frames=12)
+    trimmed.write_bytes(whole.read_bytes())
+    _trim_by_edit_list(trimmed, 3)
+    source = open_source(str(trimmed), "auto", print)
+    assert source.frames == list(range(9))
+    source.check(source.frames, True)
+    expected = dict(open_source(str(whole), "auto", print).iter_frames(list(range(3, 12))))
+    for frames in (source.frames, source.frames[::-1]):
+        for frame, image in source.iter_frames(frames):
+            assert np.array_equal(image, expected[frame + 3]), frame
+
+
+def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
+    """A phone clip flagged to play turned 90°: matted as stored, with a warning saying so; an anchor drawn over
+    the turned picture is refused with that reason."""
+    import av
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(90)
+        for i in range(2):
+            rgb = (render_frame(64, 96, i, 2)[0] * 255).round().astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    warnings = []
+    source = open_source(str(path), "auto", warnings.append)
+    assert (source.width, source.height) == (96, 64) and source.read(0).shape == (64, 96, 3)
+    assert len(warnings) == 1 and "phone.mp4 is flagged to play turned 90°" in warnings[0]
+    assert "matted as stored, 96x64" in warnings[0]
+    turned = tmp_path / "turned.png"
+    write_image(turned, np.pad(np.ones((16, 16), np.float32), ((40, 40), (24, 24))), "uint8", ("Y",))
+    with pytest.raises(VideomatteError, match=r"is 64x96 but the plate is 96x64 \(different aspect ratio, turned") \
+            as error:
+        load_anchor(turned, 96, 64, print)
+    assert "draw the anchor on the plate as stored" in error.value.hint
+    _write_video(tmp_path / "upright.mp4", frames=2)
+    open_source(str(tmp_path / "upright.mp4"), "auto", warnings.append)
+    assert len(warnings) == 1
+
+
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):
     """An EXR whose data window `window` (x, y, w, h) holds `pixels` in the `display` window."""
     x, y, width, height = window

@@ -28,6 +28,10 @@ def _mask_channel(pixels: np.ndarray, names: tuple[str, ...], path: Path) -> np.
                           code="anchor")
 
 
+def _same_aspect(size: tuple[int, int], plate: tuple[int, int]) -> bool:
+    return abs(size[0] / size[1] - plate[0] / plate[1]) <= ASPECT_TOLERANCE * (plate[0] / plate[1])
+
+
 def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
     """The anchor as float32 (H, W) in [0, 1] at plate size."""
     if not path.is_file():
@@ -36,10 +40,13 @@ def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
     mask = np.clip(np.nan_to_num(_mask_channel(pixels, tuple(spec.channelnames), path)), 0.0, 1.0)
     h, w = mask.shape
     if (w, h) != (width, height):
-        if abs(w / h - width / height) > ASPECT_TOLERANCE * (width / height):
+        if not _same_aspect((w, h), (width, height)):
+            turned = _same_aspect((h, w), (width, height))  # drawn over a player's upright view of a phone clip
             raise VideomatteError(
-                f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect ratio)",
-                hint="export the anchor at plate resolution (or the same aspect ratio) for this shot",
+                f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect ratio"
+                f"{', turned 90°' if turned else ''})",
+                hint="draw the anchor on the plate as stored: a video flagged to play turned is matted unturned"
+                if turned else "export the anchor at plate resolution (or the same aspect ratio) for this shot",
                 code="anchor")
         warn(f"anchor mask {path.name} is {w}x{h}; resized to the plate's {width}x{height}")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if w > width else cv2.INTER_LINEAR)

@@ -208,6 +208,10 @@ class VideoSource(FrameSource):
             warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "
                  "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
                  "--input-colorspace with its space in your OCIO config")
+        if self.video.rotation:
+            warn(f"{path.name} is flagged to play turned {self.video.rotation}° (a phone clip): it is matted as "
+                 f"stored, {self.width}x{self.height}, not turned as a player shows it; draw the anchor on the frame "
+                 "as stored, or convert the video to an upright image sequence first")
 
     def files(self, frames: list[int]) -> list[Path]:
         return [self.video.path]

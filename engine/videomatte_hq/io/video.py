@@ -18,6 +18,17 @@ TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
 WIDE_PRIMARIES = {9: "BT.2020 primaries", 11: "DCI-P3 primaries", 12: "Display P3 primaries"}
 
 
+def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """The display rotation in degrees (a phone clip's), from the first frame: players turn the picture, the frames
+    stay as stored. 0 where that frame cannot be decoded (the check that follows names it)."""
+    container.seek(0)
+    try:
+        first = next(container.decode(stream), None)
+    except av.FFmpegError:
+        return 0
+    return round(first.rotation) % 360 if first is not None else 0
+
+
 class VideoFile:
     """Random access by frame index: a packet scan gives every frame's pts, seeks go to keyframes."""
 
@@ -26,13 +37,16 @@ class VideoFile:
         try:
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
-                self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+                # Packets an edit list trims (a clip cut without re-encoding starts mid-GOP) are decoded for the
+                # frames that follow but never shown: they are not frames of the shot.
+                self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and not p.is_discard)
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.transfer = TRANSFERS.get(stream.codec_context.color_trc)
                 self.primaries = WIDE_PRIMARIES.get(stream.codec_context.color_primaries)
                 aspect = stream.codec_context.sample_aspect_ratio  # None or 0 where the stream does not say
                 self.pixel_aspect = float(aspect) if aspect else 1.0
                 depth = max((c.bits for c in stream.codec_context.format.components), default=8)
+                self.rotation = _rotation(container, stream) if self.pts else 0
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
                                   hint="check the file plays; convert it to an image sequence if the codec is rare",
