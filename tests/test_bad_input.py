@@ -97,6 +97,29 @@ def test_anchor_colour_image(done_output, shot_copy):
            expect="is a colour image")
 
 
+def test_anchor_forms_a_paint_program_writes(tmp_path):
+    """The roto where it is: the alpha of a Nuke roto (black RGB); the grey of a PNG exported with an opaque alpha
+    (it read as covering the whole frame) and of a JPEG (its rounding made it a colour image); a colour image
+    with an opaque alpha is still refused, saying so."""
+    from videomatte_hq.anchor import load_anchor
+    from videomatte_hq.errors import VideomatteError
+
+    roto = np.zeros((48, 80), np.float32)
+    roto[10:40, 20:50] = 1.0
+    opaque, black = np.ones_like(roto), np.zeros_like(roto)
+    cases = {"nuke.png": (np.dstack([black, black, black, roto]), ("R", "G", "B", "A")),
+             "opaque.png": (np.dstack([roto, roto, roto, opaque]), ("R", "G", "B", "A")),
+             "grey_alpha.png": (np.dstack([roto, opaque]), ("Y", "A")),
+             "roto.jpg": (np.dstack([roto, roto, roto]), ("R", "G", "B"))}
+    for name, (pixels, channels) in cases.items():
+        write_image(tmp_path / name, pixels, "uint8", channels)
+        assert np.abs(load_anchor(tmp_path / name, 80, 48, print) - roto).max() < 0.05, name
+    colour = np.dstack([roto, black, black, opaque])
+    write_image(tmp_path / "red.png", colour, "uint8", ("R", "G", "B", "A"))
+    with pytest.raises(VideomatteError, match=r"is a colour image \(4 channels, its alpha constant\)"):
+        load_anchor(tmp_path / "red.png", 80, 48, print)
+
+
 def test_anchor_empty(done_output, shot_copy, tmp_path):
     anchor = tmp_path / "black.png"
     write_image(anchor, np.zeros((48, 80), np.float32), "uint8", ("Y",))

@@ -1,4 +1,4 @@
-"""Manual anchor masks: 8/16-bit grey, RGBA (alpha used) or float EXR; white = subject."""
+"""Manual anchor masks: grey, RGBA (its alpha; its grey where the alpha is constant) or float EXR; white = subject."""
 
 from __future__ import annotations
 
@@ -11,19 +11,23 @@ from .errors import VideomatteError
 from .io.images import read_image
 
 ASPECT_TOLERANCE = 0.01
+GREY_TOLERANCE = 2 / 255
 
 
 def _mask_channel(pixels: np.ndarray, names: tuple[str, ...], path: Path) -> np.ndarray:
+    """The roto: the alpha where it holds one; else the grey of an image without alpha, or of one exported with an
+    opaque alpha (a paint program's PNG), within GREY_TOLERANCE (a JPEG's rounding)."""
+    alpha = names.index("A") if "A" in names else 1 if pixels.shape[2] == 2 else None
+    if alpha is not None:
+        if pixels[:, :, alpha].min() < pixels[:, :, alpha].max():
+            return pixels[:, :, alpha]
+        pixels = np.delete(pixels, alpha, axis=2)  # a constant alpha is no roto: the roto is in the colour
     if pixels.shape[2] == 1:
         return pixels[:, :, 0]
-    if "A" in names:
-        return pixels[:, :, names.index("A")]
-    if pixels.shape[2] == 2:  # grey + alpha
-        return pixels[:, :, 1]
-    if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
-            and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
-        return pixels[:, :, 0]
-    raise VideomatteError(f"anchor mask {path} is a colour image ({pixels.shape[2]} channels, no alpha)",
+    if pixels.shape[2] == 3 and np.ptp(pixels, axis=2).max() <= GREY_TOLERANCE:
+        return pixels.mean(axis=2)
+    raise VideomatteError(f"anchor mask {path} is a colour image ({len(names)} channels, "
+                          f"{'its alpha constant' if alpha is not None else 'no alpha'})",
                           hint="save the roto as a greyscale image (white = subject) or as RGBA with the matte in A",
                           code="anchor")
 
@@ -37,7 +41,7 @@ def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
     if not path.is_file():
         raise VideomatteError(f"anchor mask not found: {path}", hint="check --anchor-mask", code="anchor")
     pixels, spec = read_image(path)
-    mask = np.clip(np.nan_to_num(_mask_channel(pixels, tuple(spec.channelnames), path)), 0.0, 1.0)
+    mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(spec.channelnames), path), 0.0, 1.0)
     h, w = mask.shape
     if (w, h) != (width, height):
         if not _same_aspect((w, h), (width, height)):
