@@ -36,7 +36,9 @@ def test_png_sequence_hash_pattern_jsonl(tmp_path, shot_png):
 
     events = events_of(proc)
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    checks, events = events[:kinds.index("run_start")], events[kinds.index("run_start"):]
+    assert {e["event"] for e in checks} == {"preflight"} and [checks[0]["checked"], checks[-1]["checked"]] == [0, 6]
+    assert kinds[-1] == "run_end"
     assert events[0]["frames"] == 6 and events[0]["frame_start"] == 1001 and events[0]["protocol"] == 2
     run_ids = {e["run_id"] for e in events}
     assert len(run_ids) == 1 and events[0]["layout"]["alpha_pattern"] == str(out / "alpha" / "######.png")

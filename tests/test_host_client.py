@@ -43,6 +43,9 @@ def test_run_state_folds_events():
                  '"progress": 0.25}', '{"event": "warning", "code": "x", "message": "careful"}']:
         state.feed(line)
     assert (state.progress, state.frame, state.warnings) == (0.25, 1, ["careful"]) and not state.finished
+    before = RunState()
+    before.feed('{"event": "preflight", "run_id": "r1", "checked": 40, "total": 200, "check": "full"}')
+    assert before.message == "checking the plate: 40/200 frames" and before.progress == 0.0
     state.feed('{"event": "error", "code": "range", "message": "bad range", "hint": "fix it"}')
     assert state.finished and str(state.error) == "bad range\nFix: fix it"
 

@@ -116,12 +116,12 @@ def test_no_band_on_any_frame_is_the_clear_error_and_no_alpha(tmp_path, shot_png
 
 
 def test_terminal_bar_per_stage_side_by_side(shot_png, tmp_path):
-    """`--progress bar` in a one-pass run: a bar for each stage, both complete, warnings printed above them."""
+    """`--progress bar` in a one-pass run: the plate check's bar, then a bar for each stage, all complete."""
     stream = io.StringIO()
     run_api(shot_png, tmp_path / "out", events=Events([Console(stream, bar=True)]))
     *bars, last = stream.getvalue().splitlines()
-    assert [line.split()[0] for line in bars[-2:]] == ["segment", "refine"] and last.startswith("alpha written to")
-    assert all(" 6/6 " in line for line in bars[-2:])
+    assert [line.split()[0] for line in bars[-3:]] == ["preflight", "segment", "refine"]
+    assert all(" 6/6 " in line for line in bars[-3:]) and last.startswith("alpha written to")
 
 
 def test_refine_model_loads_while_the_segment_model_loads(tmp_path, shot_png):

@@ -166,7 +166,7 @@ def test_video_trimmed_by_an_edit_list(tmp_path):
 
 
 def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
-    """A phone clip flagged to play turned 90°: matted as stored, with a warning saying so; an anchor drawn over
+    """A phone clip flagged to play turned 90° clockwise: matted as stored, with a warning saying so; an anchor drawn over
     the turned picture is refused with that reason."""
     import av
 
@@ -174,7 +174,7 @@ def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        stream.set_display_rotation(90)
+        stream.set_display_rotation(-90)  # as a phone held upright writes it
         for i in range(2):
             rgb = (render_frame(64, 96, i, 2)[0] * 255).round().astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
@@ -184,7 +184,7 @@ def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
     warnings = []
     source = open_source(str(path), "auto", warnings.append)
     assert (source.width, source.height) == (96, 64) and source.read(0).shape == (64, 96, 3)
-    assert len(warnings) == 1 and "phone.mp4 is flagged to play turned 90°" in warnings[0]
+    assert len(warnings) == 1 and "phone.mp4 is flagged to play turned 90° clockwise" in warnings[0]
     assert "matted as stored, 96x64" in warnings[0]
     turned = tmp_path / "turned.png"
     write_image(turned, np.pad(np.ones((16, 16), np.float32), ((40, 40), (24, 24))), "uint8", ("Y",))
@@ -195,6 +195,29 @@ def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
     _write_video(tmp_path / "upright.mp4", frames=2)
     open_source(str(tmp_path / "upright.mp4"), "auto", warnings.append)
     assert len(warnings) == 1
+
+
+def test_untagged_hd_video_is_read_as_bt709(tmp_path):
+    """One lossless frame of BT.709 green (Y'CbCr 173, 42, 26): an HD stream that does not say its matrix is read
+    as BT.709, as players and hosts read it (swscale's BT.601 default gave red 20, blue 9); a standard-definition
+    one, or one tagged BT.601, stays BT.601."""
+    import av
+
+    def green(name, width, height, matrix):
+        with av.open(str(tmp_path / name), "w") as container:
+            stream = container.add_stream("libx264", rate=24, options={"crf": "0"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+            stream.codec_context.colorspace = matrix
+            frame = av.VideoFrame(width, height, "yuv444p")
+            for plane, value in zip(frame.planes, (173, 42, 26)):
+                plane.update(np.full((plane.height, plane.line_size), value, np.uint8).tobytes())
+            for packet in [*stream.encode(frame), *stream.encode()]:
+                container.mux(packet)
+        return np.round(open_source(str(tmp_path / name), "auto", print).read(0)[0, 0] * 255).tolist()
+
+    assert green("hd.mp4", 1280, 720, 2) == [0, 255, 1]  # 2: unspecified
+    assert green("sd.mp4", 64, 48, 2) == [20, 255, 9]
+    assert green("hd601.mp4", 1280, 720, 6) == [20, 255, 9]  # 6: SMPTE 170M (BT.601)
 
 
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):

@@ -71,6 +71,23 @@ def test_status_file_while_running_then_ok(tmp_path, shot_exr, monkeypatch):
     assert final["outputs"]["alpha_pattern"] == str(out / "alpha" / "######.png")
 
 
+@pytest.mark.parametrize("preflight", ["full", "headers"])
+def test_preflight_progress_comes_before_run_start(tmp_path, shot_exr, monkeypatch, preflight):
+    """The plate check before run_start is followed (a long shot on slow storage): every frame's count in order
+    where the interval allows, always the first and the last."""
+    from videomatte_hq import events as events_module
+
+    monkeypatch.setattr(events_module, "PREFLIGHT_EVERY", 0.0 if preflight == "full" else 3600.0)
+    seen = []
+    run_api(shot_exr, tmp_path / "out", on_event=seen.append, preflight=preflight)
+    names = [e["event"] for e in seen]
+    checks = [e for e in seen if e["event"] == "preflight"]
+    assert names.index("run_start") == len(checks) and names[:len(checks)] == ["preflight"] * len(checks)
+    expected = list(range(13)) if preflight == "full" else [0, 12]
+    assert [e["checked"] for e in checks] == expected and {e["total"] for e in checks} == {12}
+    assert {e["check"] for e in checks} == {preflight}
+
+
 def test_status_after_a_failure_has_the_error_and_its_fix(tmp_path, shot_png):
     out = tmp_path / "out"
     run_api(shot_png, out, stage="segment")

@@ -42,7 +42,7 @@ def run(config: Config, on_event: Callable[[dict[str, Any]], None] | None = None
     writer = None
     started = time.perf_counter()
     try:
-        plan = prepare(config, events.warning, events.run_id)
+        plan = prepare(config, events)
         try:
             config_used, summary = plan.layout.reports(config.runtime.stage, *plan.requested)
             write_json(config_used, config.model_dump(mode="json"))

@@ -23,6 +23,8 @@ PROTOCOL_VERSION = 2
 # Share of the overall progress each stage gets; hosts show `progress` directly.
 STAGE_WEIGHTS = {"segment": 0.4, "refine": 0.6}
 
+PREFLIGHT_EVERY = 0.25  # seconds between preflight events
+
 Sink = Callable[[dict[str, Any]], None]
 
 
@@ -37,6 +39,7 @@ class Events:
         self.warnings: list[str] = []
         self._stages: dict[str, int] = {}
         self._done: dict[str, int] = {}
+        self._preflight_sent = 0.0
         # Warnings may come from the tracker's thread in a one-pass run, frame_done from the writers': one event
         # at a time through the sinks (a JSON line is never cut by another).
         self._lock = threading.RLock()
@@ -53,6 +56,15 @@ class Events:
         self._stages = {s: frames for s in stages}
         self.emit("run_start", protocol=PROTOCOL_VERSION, frames=frames, frame_start=frame_start,
                   frame_end=frame_end, output_dir=layout["output_dir"], stages=stages, layout=layout)
+
+    def preflight(self, checked: int, total: int, check: str) -> None:
+        """Plate frames checked before run_start (a long shot on slow storage takes a while) by the `check`
+        (`preflight`: full, headers): the first and last counts and at most one every PREFLIGHT_EVERY seconds
+        between."""
+        now = time.monotonic()
+        if checked in (0, total) or now - self._preflight_sent >= PREFLIGHT_EVERY:
+            self._preflight_sent = now
+            self.emit("preflight", checked=checked, total=total, check=check)
 
     def stage_start(self, stage: str, frames: int) -> None:
         self._stages[stage] = frames
@@ -117,6 +129,19 @@ class Console:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def _bars(self):
+        """The rich progress display, started on first use."""
+        if self._progress is None:
+            from rich.console import Console as RichConsole
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                      console=RichConsole(file=self.stream))
+            self._progress.start()
+        return self._progress
+
     def _stop_bar(self) -> None:
         if self._progress is not None:
             self._progress.stop()
@@ -127,18 +152,17 @@ class Console:
         kind = record["event"]
         if kind == "run_start":
             self._stages = record["stages"]
+        elif kind == "preflight" and self.bar:
+            if "preflight" not in self._tasks:
+                self._tasks["preflight"] = self._bars().add_task("preflight", total=record["total"])
+            self._progress.update(self._tasks["preflight"], completed=record["checked"])
+            if record["checked"] == record["total"]:
+                self._tasks.pop("preflight")
+                if not self._tasks:
+                    self._stop_bar()
         elif kind == "stage_start" and self.bar:
-            if self._progress is None:
-                from rich.console import Console as RichConsole
-                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                           TimeRemainingColumn)
-
-                self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                          TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                          console=RichConsole(file=self.stream))
-                self._progress.start()
             # Stages run one after the other or, in a one-pass run, side by side: a bar each while they run.
-            self._tasks[record["stage"]] = self._progress.add_task(record["stage"], total=record["frames"])
+            self._tasks[record["stage"]] = self._bars().add_task(record["stage"], total=record["frames"])
         elif kind == "frame_done" and record["stage"] in self._tasks:
             self._progress.advance(self._tasks[record["stage"]])
         elif kind == "stage_end":

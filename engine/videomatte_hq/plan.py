@@ -16,6 +16,7 @@ from . import auto_anchor, refine, segment
 from .anchor import load_anchor
 from .config import Config
 from .errors import ModelFileError, VideomatteError, format_frames, frame_range
+from .events import Events
 from .fileio import file_sha256
 from .io.images import read_attribute
 from .io.source import FrameSource, open_source
@@ -83,9 +84,10 @@ def _wants_auto_anchor(config: Config, source: FrameSource) -> bool:
     return config.segmentation.auto_anchor or (source.kind == "video" and not config.io.anchor_mask)
 
 
-def prepare(config: Config, warn, run_id: str) -> RunPlan:
-    """The checked plan; the output folder is locked from here until `plan.lock.release()`."""
-    io, runtime = config.io, config.runtime
+def prepare(config: Config, events: Events) -> RunPlan:
+    """The checked plan; the output folder is locked from here until `plan.lock.release()`. The plate check's
+    progress goes out as `preflight` events."""
+    io, runtime, warn = config.io, config.runtime, events.warning
     if not io.input:
         raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
     if not io.output_dir:
@@ -103,8 +105,10 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     # The plate check (decodes that release the GIL) runs beside the model files' checks (importing the backends,
     # torch among them, and hashing the checkpoints): on a 4K shot each takes seconds. The plate's error, if
     # any, is the one raised, as when they ran in turn.
+    events.preflight(0, len(frames), runtime.preflight)
     with ThreadPoolExecutor(1, thread_name_prefix="videomatte-preflight") as pool:
-        check = pool.submit(source.check, frames, runtime.preflight == "full")
+        check = pool.submit(source.check, frames, runtime.preflight == "full",
+                            lambda checked: events.preflight(checked, len(frames), runtime.preflight))
         try:
             models = _model_files(config, stages)
         finally:
@@ -118,7 +122,7 @@ def prepare(config: Config, warn, run_id: str) -> RunPlan:
     layout = OutputLayout.of(io, source.pixel_aspect, source.origin)
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
-    lock = FolderLock(layout.root, runtime.stage, (first, last), run_id).acquire()
+    lock = FolderLock(layout.root, runtime.stage, (first, last), events.run_id).acquire()
     plan = RunPlan(config, source, frames, (first, last), _anchor_frame(config, frames), layout, stages, models,
                    lock)
     try:

@@ -54,6 +54,8 @@ class RunState:
             self.frame_range = (event["frame_start"], event["frame_end"])
             self.run_id, self.layout = event.get("run_id", ""), event.get("layout", {})
             self.message = f"frames {event['frame_start']}-{event['frame_end']}"
+        elif kind == "preflight":
+            self.message = f"checking the plate: {event['checked']}/{event['total']} frames"
         elif kind == "stage_start":
             self.stage = event["stage"]
             self.message = f"{self.stage}: starting"

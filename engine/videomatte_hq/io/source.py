@@ -18,6 +18,7 @@ from .sequence import ImageSequence, parse_pattern, sequences_in
 from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
+Progress = Callable[[int], None]
 # (file suffix, the file's colour-space tag, its chromaticities) -> its colour
 Colour = Callable[[str, "str | None", "tuple[float, ...] | None"], PlateColour]
 
@@ -25,6 +26,10 @@ Colour = Callable[[str, "str | None", "tuple[float, ...] | None"], PlateColour]
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
 READ_AHEAD = 4
 PREFLIGHT_WORKERS = 8
+
+
+def _quiet(checked: int) -> None:
+    """No one follows the check."""
 
 
 class Decoded(NamedTuple):
@@ -83,8 +88,9 @@ class FrameSource:
         """The requested frame range, each end defaulting to the source's own."""
         return (start if start is not None else self.frames[0], end if end is not None else self.frames[-1])
 
-    def check(self, frames: list[int], full: bool) -> None:
-        """Fail before processing if frames are missing, unreadable or of another size."""
+    def check(self, frames: list[int], full: bool, progress: Progress = _quiet) -> None:
+        """Fail before processing if frames are missing, unreadable or of another size; `progress` gets the
+        count of frames checked so far, in order."""
 
     def warm_up(self) -> None:
         """Load what the first decoded frame needs, ahead of it (any thread)."""
@@ -159,7 +165,7 @@ class SequenceSource(FrameSource):
         workers = min(READ_AHEAD, self.threads)
         return ordered_map(load, frames, workers, READ_AHEAD if workers > 1 else 1)
 
-    def check(self, frames: list[int], full: bool) -> None:
+    def check(self, frames: list[int], full: bool, progress: Progress = _quiet) -> None:
         missing = [f for f in frames if f not in set(self.frames)]
         if missing:
             raise VideomatteError(f"missing frames {format_frames(missing)} in {self.sequence.pattern}",
@@ -181,7 +187,10 @@ class SequenceSource(FrameSource):
         # Every frame is still checked before any output is written; the decodes run in parallel (each holds
         # one decoded frame: at most PREFLIGHT_WORKERS of them at a time).
         workers = min(self.threads, PREFLIGHT_WORKERS)
-        results = list(ordered_map(probe, frames, workers, 2 * workers))
+        results = []
+        for result in ordered_map(probe, frames, workers, 2 * workers):
+            results.append(result)
+            progress(len(results))
         unreadable = [f for f, r in results if r == "unreadable"]
         if unreadable:
             raise VideomatteError(
@@ -209,7 +218,9 @@ class VideoSource(FrameSource):
                  "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
                  "--input-colorspace with its space in your OCIO config")
         if self.video.rotation:
-            warn(f"{path.name} is flagged to play turned {self.video.rotation}° (a phone clip): it is matted as "
+            ccw = self.video.rotation  # counter-clockwise, as FFmpeg gives it: a portrait phone clip says 270
+            turn = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"
+            warn(f"{path.name} is flagged to play turned {turn} (a phone clip): it is matted as "
                  f"stored, {self.width}x{self.height}, not turned as a player shows it; draw the anchor on the frame "
                  "as stored, or convert the video to an upright image sequence first")
 
@@ -220,7 +231,7 @@ class VideoSource(FrameSource):
         decoded = (self._convert(frame, raw, linear) for frame, raw in self.video.iter_frames(frames))
         return background(decoded, READ_AHEAD if self.threads > 1 else 1)
 
-    def check(self, frames: list[int], full: bool) -> None:
+    def check(self, frames: list[int], full: bool, progress: Progress = _quiet) -> None:
         missing = [f for f in frames if not 0 <= f < len(self.frames)]
         if missing:
             raise VideomatteError(f"frames {format_frames(missing)} are outside video {self.description} "
@@ -228,7 +239,9 @@ class VideoSource(FrameSource):
                                   hint="video frames are numbered from 0; adjust --frame-start/--frame-end",
                                   code="missing_frames")
         if full:
-            self.video.check(sorted(frames))
+            self.video.check(sorted(frames), progress)
+        else:  # the packet scan that opened the video found every frame
+            progress(len(frames))
 
 
 def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_config: str | None = None,

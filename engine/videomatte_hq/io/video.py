@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import VideomatteError
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mxf", ".m4v", ".mpg", ".mpeg"}
+SD_HEIGHT = 576  # the tallest standard-definition picture (PAL): taller untagged video is read as BT.709
+UNSPECIFIED_MATRIX = {2, 3}  # AVColorSpace unspecified, reserved
 REVERSE_CHUNK = 16  # frames decoded forward per chunk when walking a video backwards
 # High-dynamic-range transfer functions (FFmpeg's AVColorTransferCharacteristic) and wide-gamut primaries
 # (AVColorPrimaries: BT.2020, DCI-P3, Display P3): a stream tagged so is not the sRGB-like video the default assumes.
@@ -46,6 +48,10 @@ class VideoFile:
                 aspect = stream.codec_context.sample_aspect_ratio  # None or 0 where the stream does not say
                 self.pixel_aspect = float(aspect) if aspect else 1.0
                 depth = max((c.bits for c in stream.codec_context.format.components), default=8)
+                # A stream that does not say its YCbCr matrix: swscale would take BT.601 whatever the size; HD and
+                # larger is BT.709, as players and compositing hosts read it (saturated colours shift otherwise).
+                untagged = stream.codec_context.colorspace in UNSPECIFIED_MATRIX
+                self.matrix = "ITU709" if untagged and self.height > SD_HEIGHT else None
                 self.rotation = _rotation(container, stream) if self.pts else 0
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
@@ -61,9 +67,8 @@ class VideoFile:
         return list(range(len(self.pts)))
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
-        if self.high_bit_depth:
-            return frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
-        return frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+        layout, scale = ("rgb48le", 65535.0) if self.high_bit_depth else ("rgb24", 255.0)
+        return frame.reformat(format=layout, src_colorspace=self.matrix).to_ndarray().astype(np.float32) / scale
 
     def _undecodable(self, frame: int, reason: str = "") -> VideomatteError:
         return VideomatteError(f"frame {frame} of {self.path} could not be decoded{reason}",
@@ -101,11 +106,12 @@ class VideoFile:
                     return
         raise self._undecodable(wanted)
 
-    def check(self, frames: list[int]) -> None:
-        """Decode `frames` (ascending) without converting them: the full preflight."""
+    def check(self, frames: list[int], progress: Callable[[int], None]) -> None:
+        """Decode `frames` (ascending) without converting them: the full preflight; `progress` gets the count
+        decoded so far."""
         if frames:
-            for _ in self._ascending(frames):
-                pass
+            for done, _ in enumerate(self._ascending(frames), 1):
+                progress(done)
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Frames in the order asked; ascending runs stream, descending ones decode in small chunks."""
