@@ -166,8 +166,8 @@ def test_video_trimmed_by_an_edit_list(tmp_path):
 
 
 def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
-    """A phone clip flagged to play turned 90° clockwise: matted as stored, with a warning saying so; an anchor drawn over
-    the turned picture is refused with that reason."""
+    """A phone clip flagged to play turned 90° clockwise: matted as stored, with a warning saying so; an anchor
+    drawn over the turned picture is refused with that reason."""
     import av
 
     path = tmp_path / "phone.mp4"
