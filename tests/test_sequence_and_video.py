@@ -13,7 +13,7 @@ from conftest import ENV, WEIGHT_FREE, encode_video, read_pixels, run_api, run_c
 from videomatte_hq.anchor import load_anchor
 from videomatte_hq.errors import VideomatteError
 from videomatte_hq.io.images import read_image, write_image
-from videomatte_hq.io.sequence import parse_pattern
+from videomatte_hq.io.sequence import parse_pattern, sequences_in
 from videomatte_hq.io.source import open_source
 from videomatte_hq.synthetic import render_frame
 
@@ -218,6 +218,22 @@ def test_untagged_hd_video_is_read_as_bt709(tmp_path):
     assert green("hd.mp4", 1280, 720, 2) == [0, 255, 1]  # 2: unspecified
     assert green("sd.mp4", 64, 48, 2) == [20, 255, 9]
     assert green("hd601.mp4", 1280, 720, 6) == [20, 255, 9]  # 6: SMPTE 170M (BT.601)
+
+
+def test_video_in_a_container_named_otherwise_and_camera_raw(tmp_path):
+    """A file no image reader takes is opened as a video (an AVCHD .MTS, a .ts); one FFmpeg does not read either (a
+    camera raw R3D) is refused naming its kind, and how to convert it, instead of being read as a frame of a
+    sequence that OpenImageIO then refused."""
+    _write_video(tmp_path / "clip.mp4", frames=3)
+    (tmp_path / "00001.MTS").write_bytes((tmp_path / "clip.mp4").read_bytes())
+    (tmp_path / "00002.MTS").write_bytes((tmp_path / "clip.mp4").read_bytes())
+    source = open_source(str(tmp_path / "00001.MTS"), "auto", print)
+    assert source.kind == "video" and source.frames == [0, 1, 2]
+    assert parse_pattern(str(tmp_path / "00001.MTS")) is None and sequences_in(tmp_path) == []  # clips, not frames
+    (tmp_path / "A001_C002.R3D").write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(VideomatteError, match="neither OpenImageIO nor FFmpeg reads .R3D files") as error:
+        open_source(str(tmp_path / "A001_C002.R3D"), "auto", print)
+    assert "camera raw" in error.value.hint and "EXR" in error.value.hint
 
 
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):

@@ -20,6 +20,12 @@ _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "floa
 BEAUTY_LAYERS = ("rgba", "beauty", "combined")  # a layer's last name that marks the plate among several
 
 
+def image_suffix(path: Path) -> bool:
+    """Whether an image reader of OpenImageIO takes files named so (its `extension_list`)."""
+    readers = oiio.get_string_attribute("extension_list").split(";")
+    return path.suffix.lower().lstrip(".") in {ext for reader in readers for ext in reader.partition(":")[2].split(",")}
+
+
 def _open(path: Path) -> oiio.ImageInput:
     """The file open at its colour part (`_seek_colour`)."""
     config = oiio.ImageSpec()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VideomatteError
+from .images import image_suffix
 
 _TOKEN = re.compile(r"%0?(\d*)d|#+|@+")
 
@@ -62,7 +63,8 @@ class ImageSequence:
 
 
 def parse_pattern(text: str) -> ImageSequence | None:
-    """Parse a sequence pattern, or an existing frame file (`plate.1001.exr`); None if not a sequence."""
+    """Parse a sequence pattern, or an existing image file with a frame number (`plate.1001.exr`); None if not a
+    sequence."""
     path = Path(text).expanduser()
     name = path.name
     tokens = list(_TOKEN.finditer(name))
@@ -79,7 +81,7 @@ def parse_pattern(text: str) -> ImageSequence | None:
         else:
             padding = len(tok)
         return ImageSequence(path.parent, name[: m.start()], name[m.end():], padding)
-    if path.is_file():
+    if path.is_file() and image_suffix(path):  # numbered clips (an AVCHD card's 00001.MTS) are no sequence
         m = re.search(r"(\d+)(\.[A-Za-z0-9]+)$", name)
         if m:
             digits = m.group(1)

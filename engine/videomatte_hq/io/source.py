@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour, space_of_primaries
-from .images import colour_channels, frame_size, has_overscan, is_half, read_image, read_spec
+from .images import (colour_channels, frame_size, has_overscan, image_suffix, is_half, read_image,
+                     read_spec)
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern, sequences_in
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -244,6 +245,17 @@ class VideoSource(FrameSource):
             progress(len(frames))
 
 
+def _video_by_content(path: Path, colour: Colour, warn: Warn, threads: int) -> VideoSource:
+    """A file no image reader takes: a video in a container named otherwise (.MTS, .ts, .3gp), or no plate."""
+    try:
+        return VideoSource(path, colour, warn, threads)
+    except VideomatteError as exc:
+        raise VideomatteError(f"--input {path}: neither OpenImageIO nor FFmpeg reads {path.suffix or 'this'} files",
+                              hint="camera raw (R3D, BRAW, ARRIRAW, ...) must be debayered to an EXR sequence first "
+                              "(the camera maker's tools or Resolve); convert anything else to EXR, DPX or PNG frames",
+                              code="input") from exc
+
+
 def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_config: str | None = None,
                 foreground_colorspace: str | None = None) -> FrameSource:
     """The plate as display-referred frames; `colorspace` (auto or an OCIO name), `ocio_config` and
@@ -254,6 +266,8 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
         if not path.is_file():
             raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
         return VideoSource(path, colour, warn, threads)
+    if path.is_file() and not image_suffix(path):
+        return _video_by_content(path, colour, warn, threads)
     if path.is_dir():
         found = [f"{seq.pattern} ({format_frames(seq.frames)})" for seq in sequences_in(path)[:3]]
         hint = f"give its sequence: {' or '.join(found)}" if found else \
