@@ -236,6 +236,30 @@ def test_video_in_a_container_named_otherwise_and_camera_raw(tmp_path):
     assert "camera raw" in error.value.hint and "EXR" in error.value.hint
 
 
+def test_video_with_a_cover_picture_stream_first(tmp_path):
+    """A file whose first video stream is a one-frame cover picture: the shot is the stream FFmpeg picks, not
+    stream 0 (a 32x32 still)."""
+    import av
+
+    path = tmp_path / "cover.mkv"
+    with av.open(str(path), "w") as container:
+        cover, shot = container.add_stream("mjpeg", rate=1), container.add_stream("libx264", rate=24)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        shot.width, shot.height, shot.pix_fmt = 96, 64, "yuv420p"
+        still = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
+        for packet in [*cover.encode(still), *cover.encode()]:
+            container.mux(packet)
+        for i in range(4):
+            rgb = (render_frame(64, 96, i, 4)[0] * 255).round().astype(np.uint8)
+            for packet in shot.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in shot.encode():
+            container.mux(packet)
+    source = open_source(str(path), "auto", print)
+    assert (source.width, source.height, source.frames) == (96, 64, [0, 1, 2, 3])
+    assert [frame for frame, _ in source.iter_frames([3, 2, 1, 0])] == [3, 2, 1, 0]
+
+
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):
     """An EXR whose data window `window` (x, y, w, h) holds `pixels` in the `display` window."""
     x, y, width, height = window

@@ -20,6 +20,14 @@ TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
 WIDE_PRIMARIES = {9: "BT.2020 primaries", 11: "DCI-P3 primaries", 12: "Display P3 primaries"}
 
 
+def _picture(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The shot's video stream, as FFmpeg picks it: not a cover picture or thumbnail stream listed before it."""
+    stream = container.streams.best("video")
+    if stream is None:
+        raise IndexError("no video stream")
+    return stream
+
+
 def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
     """The display rotation in degrees (a phone clip's), from the first frame: players turn the picture, the frames
     stay as stored. 0 where that frame cannot be decoded (the check that follows names it)."""
@@ -38,7 +46,7 @@ class VideoFile:
         self.path = path
         try:
             with av.open(str(path)) as container:
-                stream = container.streams.video[0]
+                stream = _picture(container)
                 # Packets an edit list trims (a clip cut without re-encoding starts mid-GOP) are decoded for the
                 # frames that follow but never shown: they are not frames of the shot.
                 self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and not p.is_discard)
@@ -78,7 +86,7 @@ class VideoFile:
     def _decode_from(self, first: int) -> Iterator[tuple[int, av.VideoFrame]]:
         """Decode forward starting at frame index `first` (seeking to the keyframe before it)."""
         with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
+            stream = _picture(container)
             if first > 0:
                 container.seek(self.pts[first], stream=stream, backward=True)
             for packet in container.demux(stream):
