@@ -29,6 +29,26 @@ def test_cli_overrides_file_and_relative_paths_follow_the_file(tmp_path):
     assert config.thresholds()[:2] == (0.95, 0.03)
 
 
+def test_environment_variables_in_a_config_files_paths(tmp_path, monkeypatch):
+    """A farm config names its roots by environment variables ($SHOW, ${SHOT}; $OCIO for the studio config):
+    expanded, then relative paths follow the file; an unset one is refused naming it and the key."""
+    monkeypatch.setenv("SHOW", str(tmp_path / "show"))
+    monkeypatch.setenv("SHOT", "sh010")
+    monkeypatch.setenv("OCIO", "ocio://studio-config-latest")
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("input: $SHOW/${SHOT}/plate.####.exr\nanchor_mask: ${SHOT}_roto.png\nocio_config: $OCIO\n"
+                   "extra_anchors: {1010: $SHOW/roto.1010.png}\n")
+    config = build_config(cfg)
+    assert config.io.input == str(tmp_path / "show" / "sh010" / "plate.####.exr")
+    assert config.io.anchor_mask == str(tmp_path / "sh010_roto.png")
+    assert config.io.ocio_config == "ocio://studio-config-latest"
+    assert config.io.extra_anchors == {1010: str(tmp_path / "show" / "roto.1010.png")}
+    monkeypatch.delenv("SHOT")
+    with pytest.raises(VideomatteError, match=r"'input' in .*a.yaml uses \$SHOT, which is not set") as error:
+        build_config(cfg)
+    assert "on each farm worker" in error.value.hint
+
+
 def test_band_presets_set_thresholds_unless_given():
     assert build_config(None, {"trimap_band": "narrow"}).thresholds()[:2] == (0.90, 0.10)
     assert build_config(None, {"trimap_band": "maximum", "trimap_bg_threshold": 0.2}).thresholds()[:2] == (0.995, 0.2)

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -220,14 +221,32 @@ def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
     return grouped
 
 
-def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path) -> None:
+def _environment(value: str, key: str, source: str) -> str:
+    """A config file's path with its environment variables ($SHOW, ${SHOT}: a farm's mount roots) expanded; one
+    that is not set is an error naming it, not a folder named after it."""
+    expanded = os.path.expandvars(value)
+    unset = re.search(r"\$\{?(\w+)", expanded)
+    if unset:
+        raise VideomatteError(f"'{key}' in {source} uses ${unset[1]}, which is not set in the environment",
+                              hint=f"set {unset[1]} where videomatte-hq runs (on each farm worker too), or write the "
+                              "path out", code="config")
+    return expanded
+
+
+def _resolve_paths(grouped: dict[str, dict[str, Any]], base: Path, source: str | None = None) -> None:
+    """Paths made absolute against `base`; in a config file (`source`) environment variables are expanded first
+    (a shell has already expanded the command line's)."""
+    def resolved(value: str, key: str) -> str:
+        text = _environment(value, key, source) if source else value
+        return text if is_builtin_ocio(text) else str((base / Path(text).expanduser()).resolve())
+
     for key in PATH_KEYS:
         section = grouped[KEY_SECTION[key]]
-        if section.get(key) and not is_builtin_ocio(section[key]):
-            section[key] = str((base / Path(section[key]).expanduser()).resolve())
+        if section.get(key):
+            section[key] = resolved(section[key], key)
     io = grouped["io"]
     if io.get("extra_anchors"):
-        io["extra_anchors"] = {k: str((base / Path(v).expanduser()).resolve()) for k, v in io["extra_anchors"].items()}
+        io["extra_anchors"] = {k: resolved(v, "extra_anchors") for k, v in io["extra_anchors"].items()}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -255,7 +274,7 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
     grouped: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     if file is not None:
         grouped = _group(read_config_file(file), str(file))
-        _resolve_paths(grouped, Path(file).resolve().parent)
+        _resolve_paths(grouped, Path(file).resolve().parent, str(file))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     cli = _group(given, "the command line")
     _resolve_paths(cli, Path.cwd())
