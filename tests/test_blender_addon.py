@@ -49,6 +49,23 @@ def test_result_sequence_stays_in_sync_with_plate(plate):
         assert result.file_frame(scene) == plate.engine_frame(scene), "alpha file frame == plate's engine frame"
 
 
+def _phone_clip(shot) -> None:
+    """phone.mp4: the plate's frames flagged to play turned 90° clockwise, as a phone held upright writes them."""
+    import av
+    import OpenImageIO as oiio
+
+    with av.open(str(shot / "phone.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 80, 48, "yuv420p"
+        stream.set_display_rotation(-90)
+        for path in sorted((shot / "plate").glob("*.png")):
+            rgb = oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)[..., :3]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
 @pytest.mark.parametrize("version", sorted(BLENDERS))
 def test_addon_inside_real_blender(tmp_path, version):
     venv = BLENDERS[version]
@@ -57,6 +74,7 @@ def test_addon_inside_real_blender(tmp_path, version):
         pytest.fail(f"no Blender {version} Python at {bpy_python}: python3 -m venv {venv} && "
                     f"{venv}/bin/pip install bpy=={version} pytest")
     make_example(tmp_path / "shot", width=80, height=48, frames=6, fmt="png")
+    _phone_clip(tmp_path / "shot")
     env = {**ENV, "VMHQ_SHOT_DIR": str(tmp_path / "shot"),
            "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq"])}
     env.pop("PYTHONPATH", None)

@@ -24,6 +24,7 @@ def test_patterns():
 def test_command_without_a_range_leaves_it_to_the_engine():
     argv = EngineCommand(ENGINE, "/p/plate.####.exr", "/o", anchor_mask="/r/a.png", resume=True).argv()
     assert "--frame-start" not in argv and "--frame-end" not in argv and argv[-1] == "--resume"
+    assert "--video-rotation" not in argv  # the engine's default (auto) unless the host shows clips unturned
 
 
 def test_farm_bundle_is_the_engines_and_its_errors_are_the_engines(tmp_path, shot_png):

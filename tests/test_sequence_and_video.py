@@ -135,6 +135,18 @@ def test_damaged_video_frame_is_named(tmp_path):
         list(source.iter_frames(source.frames[::-1]))
 
 
+def _mux_frames(container, stream, frames=4):
+    """The synthetic shot's `frames` frames at the stream's size, encoded into `container`, the encoder flushed."""
+    import av
+
+    for i in range(frames):
+        rgb = (render_frame(stream.height, stream.width, i, frames)[0] * 255).round().astype(np.uint8)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
 def _trim_by_edit_list(path, frames):
     """Start the mp4's picture `frames` frames later by its edit list, as an editor's trim without re-encoding
     does: the packets before the new start stay in the file, flagged to be decoded but not shown."""
@@ -165,36 +177,40 @@ def test_video_trimmed_by_an_edit_list(tmp_path):
             assert np.array_equal(image, expected[frame + 3]), frame
 
 
-def test_rotated_video_is_matted_as_stored(tmp_path, shot_png):
-    """A phone clip flagged to play turned 90° clockwise: matted as stored, with a warning saying so; an anchor
-    drawn over the turned picture is refused with that reason."""
+def test_rotated_video_is_matted_turned(tmp_path):
+    """A phone clip flagged to play turned 90° clockwise (-90, as a phone held upright writes it) is read turned,
+    as players and Blender 4.5+ show it: each frame is the unflagged clip's turned, forward and backward, with a
+    warning naming the turn; an anchor drawn over the unturned picture is refused with that reason. With
+    video_rotation ignore it is read as stored, silently."""
     import av
 
-    path = tmp_path / "phone.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        stream.set_display_rotation(-90)  # as a phone held upright writes it
-        for i in range(2):
-            rgb = (render_frame(64, 96, i, 2)[0] * 255).round().astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    warnings = []
-    source = open_source(str(path), "auto", warnings.append)
-    assert (source.width, source.height) == (96, 64) and source.read(0).shape == (64, 96, 3)
+    def clip(name, rotation, video_rotation="auto"):
+        with av.open(str(tmp_path / name), "w") as container:
+            stream = container.add_stream("libx264", rate=24, options={"g": "2"})
+            stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+            if rotation:
+                stream.set_display_rotation(rotation)
+            _mux_frames(container, stream)
+        warnings = []
+        return open_source(str(tmp_path / name), "auto", warnings.append, video_rotation=video_rotation), warnings
+
+    (phone, warnings), (upright, none) = clip("phone.mp4", -90), clip("upright.mp4", 0)
+    assert (phone.width, phone.height) == (64, 96) and not none
+    stored = dict(upright.iter_frames(upright.frames))
+    for frames in (phone.frames, phone.frames[::-1]):
+        for frame, image in phone.iter_frames(frames):
+            assert image.flags.c_contiguous and np.array_equal(image, np.rot90(stored[frame], -1)), frame
     assert len(warnings) == 1 and "phone.mp4 is flagged to play turned 90° clockwise" in warnings[0]
-    assert "matted as stored, 96x64" in warnings[0]
-    turned = tmp_path / "turned.png"
-    write_image(turned, np.pad(np.ones((16, 16), np.float32), ((40, 40), (24, 24))), "uint8", ("Y",))
-    with pytest.raises(VideomatteError, match=r"is 64x96 but the plate is 96x64 \(different aspect ratio, turned") \
+    assert "matted turned, 64x96" in warnings[0]
+    unturned = tmp_path / "unturned.png"
+    write_image(unturned, np.pad(np.ones((16, 16), np.float32), ((24, 24), (40, 40))), "uint8", ("Y",))
+    with pytest.raises(VideomatteError, match=r"is 96x64 but the plate is 64x96 \(different aspect ratio, turned") \
             as error:
-        load_anchor(turned, 96, 64, print)
-    assert "draw the anchor on the plate as stored" in error.value.hint
-    _write_video(tmp_path / "upright.mp4", frames=2)
-    open_source(str(tmp_path / "upright.mp4"), "auto", warnings.append)
-    assert len(warnings) == 1
+        load_anchor(unturned, 64, 96, print)
+    assert "draw the anchor on the plate as players show it" in error.value.hint
+    stored_too, quiet = clip("phone.mp4", -90, "ignore")  # a host that shows it unturned (Blender 4.3 and older)
+    assert (stored_too.width, stored_too.height) == (96, 64) and not quiet
+    assert np.array_equal(stored_too.read(2), stored[2])
 
 
 def test_untagged_hd_video_is_read_as_bt709(tmp_path):
@@ -249,12 +265,7 @@ def test_video_with_a_cover_picture_stream_first(tmp_path):
         still = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
         for packet in [*cover.encode(still), *cover.encode()]:
             container.mux(packet)
-        for i in range(4):
-            rgb = (render_frame(64, 96, i, 4)[0] * 255).round().astype(np.uint8)
-            for packet in shot.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in shot.encode():
-            container.mux(packet)
+        _mux_frames(container, shot)
     source = open_source(str(path), "auto", print)
     assert (source.width, source.height, source.frames) == (96, 64, [0, 1, 2, 3])
     assert [frame for frame, _ in source.iter_frames([3, 2, 1, 0])] == [3, 2, 1, 0]

@@ -34,6 +34,12 @@ def output_dir(context, node, plate_path: str) -> str:
     return os.path.normpath(bpy.path.abspath(root))
 
 
+def video_rotation(image) -> str | None:
+    """Blender turns a movie by its rotation flag (a phone clip) from 4.4 on, as the engine does; before, it shows
+    the frames as stored (checked in bpy 4.2, 4.3, 4.4, 4.5 and 5.0), and so must the engine."""
+    return "ignore" if image.source == "MOVIE" and bpy.app.version < (4, 4, 0) else None
+
+
 def build_command(context, node, resume: bool):
     """Everything before the engine starts: plate, range, anchor (rasterised), the command."""
     scene, settings, prefs = context.scene, node.node_tree.vmhq, preferences(context)
@@ -69,7 +75,7 @@ def build_command(context, node, resume: bool):
                             ocio_config=config, foreground=settings.foreground, matte_exr=settings.matte_exr,
                             # the compositor's working space: what its Image node hands on from a multilayer EXR
                             foreground_colorspace="scene_linear" if colorspace else None,
-                            resume=resume, overwrite=not resume)
+                            video_rotation=video_rotation(source.image), resume=resume, overwrite=not resume)
     node.label = f"Videomatte {shot_name(plate_path)}"
     return command, timing
 

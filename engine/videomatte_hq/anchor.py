@@ -45,13 +45,12 @@ def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
     h, w = mask.shape
     if (w, h) != (width, height):
         if not _same_aspect((w, h), (width, height)):
-            turned = _same_aspect((h, w), (width, height))  # drawn over a player's upright view of a phone clip
-            raise VideomatteError(
-                f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect ratio"
-                f"{', turned 90°' if turned else ''})",
-                hint="draw the anchor on the plate as stored: a video flagged to play turned is matted unturned"
-                if turned else "export the anchor at plate resolution (or the same aspect ratio) for this shot",
-                code="anchor")
+            turned = _same_aspect((h, w), (width, height))  # drawn over a phone clip's other orientation
+            hint = "export the anchor at plate resolution (or the same aspect ratio) for this shot"
+            if turned:
+                hint = "draw the anchor on the plate as players show it: a phone clip flagged to turn is read turned"
+            raise VideomatteError(f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect "
+                                  f"ratio{', turned 90°' if turned else ''})", hint=hint, code="anchor")
         warn(f"anchor mask {path.name} is {w}x{h}; resized to the plate's {width}x{height}")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if w > width else cv2.INTER_LINEAR)
     coverage = float((mask >= 0.5).mean())

@@ -83,6 +83,9 @@ def main_command(
                                                         "space, e.g. ACEScg"),
     ocio_config: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                               help="OCIO config (default: $OCIO, else the built-in ACES config)"),
+    video_rotation: Optional[str] = typer.Option(None, rich_help_panel=IO,
+                                                 help="auto (a phone clip flagged to play turned is read turned, as "
+                                                      "players show it) | ignore (as stored)"),
     config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=IO,
                                          help="JSON/YAML config; command-line options override it"),
     anchor_mask: Optional[str] = typer.Option(None, rich_help_panel=ANCHOR,
@@ -342,7 +345,8 @@ def farm_openjd(ctx: typer.Context,
         if not cfg.io.input or not cfg.io.output_dir:
             raise VideomatteError("farm openjd needs --input and --output-dir", code="config",
                                   hint="pass the run's options as for a local run, plus --bundle-dir")
-        source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None, 1, cfg.io.ocio_config)
+        source = open_source(cfg.io.input, cfg.io.input_colorspace, lambda message: None, 1, cfg.io.ocio_config,
+                             video_rotation=cfg.io.video_rotation)
         first, last = source.span(cfg.io.frame_start, cfg.io.frame_end)
         template, values = job_template(cfg, first, last, chunk_size, name or Path(cfg.io.input).name)
         path = write_bundle(Path(bundle_dir), template, values)

@@ -47,6 +47,9 @@ class IOConfig(_Section):
                                                         "others sRGB) or any colour space of the OCIO config")
     ocio_config: Optional[str] = Field(None, description="OCIO config file (default: $OCIO, else OpenImageIO's "
                                                          "built-in ACES config)")
+    video_rotation: Literal["auto", "ignore"] = Field("auto", description="auto: a video flagged to play turned (a "
+                                                      "phone clip) is read turned, as players and Blender 4.4+ "
+                                                      "show it; ignore: as stored (Blender 4.3 and older)")
     alpha_format: Literal["png16", "png8", "exr16", "exr32"] = "png16"
     alpha_pattern: Optional[str] = Field(None, description="Alpha file names inside output_dir, one frame field "
                                                            "(####, %04d, @), e.g. shotA_matte.####.exr; default "

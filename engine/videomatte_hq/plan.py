@@ -93,7 +93,7 @@ def prepare(config: Config, events: Events) -> RunPlan:
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
     source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config,
-                         io.foreground_colorspace)
+                         io.foreground_colorspace, io.video_rotation)
     first, last = source.span(io.frame_start, io.frame_end)
     if first > last:
         raise VideomatteError(f"empty frame range: --frame-start {first} is after --frame-end {last}",

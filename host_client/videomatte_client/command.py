@@ -41,6 +41,7 @@ class EngineCommand:
     input_colorspace: str | None = None  # the plate's colour space, as the host's OCIO config names it
     ocio_config: str | None = None  # the host's OCIO config (where that name is defined)
     foreground_colorspace: str | None = None  # the host's working space (e.g. the scene_linear role)
+    video_rotation: str | None = None  # "ignore" where the host shows a phone clip unturned (engine default: auto)
     foreground: bool = False  # also the straight foreground colour (foreground/)
     matte_exr: bool = False  # also the layered EXR (matte/: premultiplied RGBA, trimap, foreground)
     segment_backend: str | None = None
@@ -67,7 +68,7 @@ class EngineCommand:
                    "--precision": self.precision, "--input-colorspace": self.input_colorspace,
                    "--segment-backend": self.segment_backend, "--refine-backend": self.refine_backend,
                    "--alpha-pattern": self.alpha_pattern, "--ocio-config": self.ocio_config,
-                   "--foreground-colorspace": self.foreground_colorspace}
+                   "--foreground-colorspace": self.foreground_colorspace, "--video-rotation": self.video_rotation}
         for flag, value in options.items():
             if value is not None:
                 args += [flag, str(value)]

@@ -40,16 +40,22 @@ def expected_rectangle(x0, x1, y0, y1, width, height):
 
 def build_comp(shot: Path):
     """Scene frames 1-6 show plate files 1001-1006 (frame_offset 1000), the Videomatte node fed by it."""
+    image = bpy.data.images.load(str(shot / "plate" / "plate.1001.png"), check_existing=False)
+    image.source = "SEQUENCE"
+    return comp_over(image, 1000)
+
+
+def comp_over(image, frame_offset: int):
+    """Scene frames 1-6 show the image's first six frames (after `frame_offset`) into a Videomatte node set to
+    the weight-free backends."""
     from videomatte_hq_blender.compat import compositor_tree
 
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 6
     tree = compositor_tree(scene)
-    image = bpy.data.images.load(str(shot / "plate" / "plate.1001.png"), check_existing=False)
-    image.source = "SEQUENCE"
     plate = tree.nodes.new("CompositorNodeImage")
     plate.image = image
-    plate.frame_start, plate.frame_duration, plate.frame_offset = 1, 6, 1000
+    plate.frame_start, plate.frame_duration, plate.frame_offset = 1, 6, frame_offset
     assert bpy.ops.vmhq.add_node() == {"FINISHED"}
     node = tree.nodes.active
     tree.links.new(plate.outputs["Image"], node.inputs["Image"])
@@ -112,6 +118,22 @@ def test_run_matte_wires_results_and_renders_plate_times_alpha(addon, shot, tmp_
     # Set Alpha (Replace) keeps the plate's colour straight; the comp is plate x alpha once premultiplied.
     np.testing.assert_allclose(rendered[..., :3], plate, atol=2e-3)
     np.testing.assert_allclose(rendered[..., :3] * rendered[..., 3:], plate * alpha[..., None], atol=2e-3)
+
+
+def test_phone_clip_is_matted_as_blender_shows_it(addon, shot, tmp_path):
+    """A movie flagged to play turned (a phone clip): Blender 4.4+ shows it turned, older versions as stored; the
+    engine reads it as this Blender shows it, so the Mask's anchor fits and the alphas have the picture's size."""
+    image = bpy.data.images.load(str(shot / "phone.mp4"), check_existing=False)
+    assert image.source == "MOVIE"
+    width, height = image.size
+    assert (width, height) == ((48, 80) if bpy.app.version >= (4, 4, 0) else (80, 48))
+    _, _, node = comp_over(image, 0)
+    settings = node.node_tree.vmhq
+    settings.anchor_source, settings.anchor_mask = "MASK", rectangle_mask(0.35, 0.65, 0.35, 0.65)
+    settings.anchor_frame, settings.output_dir, settings.device = 1, str(tmp_path / "vm"), "cpu"
+    assert bpy.ops.vmhq.run_matte(node_name=node.name) == {"FINISHED"}, settings.status
+    assert settings.status == "done: frames 0-5"
+    assert pixels(tmp_path / "vm" / "alpha" / "000005.png").shape[:2] == (height, width)
 
 
 def test_errors_are_reported_not_raised(addon, shot, tmp_path):

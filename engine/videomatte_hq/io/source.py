@@ -209,8 +209,8 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int) -> None:
-        self.video = VideoFile(path)
+    def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int, turn: bool = True) -> None:
+        self.video = VideoFile(path, turn)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
                          colour(path.suffix, None), warn, threads, self.video.pixel_aspect)
         tagged = [t for t in (self.video.transfer, self.video.primaries) if t]
@@ -218,12 +218,12 @@ class VideoSource(FrameSource):
             warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "
                  "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
                  "--input-colorspace with its space in your OCIO config")
-        if self.video.rotation:
+        if self.video.turns:
             ccw = self.video.rotation  # counter-clockwise, as FFmpeg gives it: a portrait phone clip says 270
-            turn = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"
-            warn(f"{path.name} is flagged to play turned {turn} (a phone clip): it is matted as "
-                 f"stored, {self.width}x{self.height}, not turned as a player shows it; draw the anchor on the frame "
-                 "as stored, or convert the video to an upright image sequence first")
+            words = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"
+            warn(f"{path.name} is flagged to play turned {words} (a phone clip): it is matted turned, "
+                 f"{self.width}x{self.height}, as players and Blender 4.4+ show it; for a host that shows it "
+                 "unturned, pass --video-rotation ignore")
 
     def files(self, frames: list[int]) -> list[Path]:
         return [self.video.path]
@@ -245,10 +245,10 @@ class VideoSource(FrameSource):
             progress(len(frames))
 
 
-def _video_by_content(path: Path, colour: Colour, warn: Warn, threads: int) -> VideoSource:
+def _video_by_content(path: Path, colour: Colour, warn: Warn, threads: int, turn: bool) -> VideoSource:
     """A file no image reader takes: a video in a container named otherwise (.MTS, .ts, .3gp), or no plate."""
     try:
-        return VideoSource(path, colour, warn, threads)
+        return VideoSource(path, colour, warn, threads, turn)
     except VideomatteError as exc:
         raise VideomatteError(f"--input {path}: neither OpenImageIO nor FFmpeg reads {path.suffix or 'this'} files",
                               hint="camera raw (R3D, BRAW, ARRIRAW, ...) must be debayered to an EXR sequence first "
@@ -257,17 +257,18 @@ def _video_by_content(path: Path, colour: Colour, warn: Warn, threads: int) -> V
 
 
 def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_config: str | None = None,
-                foreground_colorspace: str | None = None) -> FrameSource:
+                foreground_colorspace: str | None = None, video_rotation: str = "auto") -> FrameSource:
     """The plate as display-referred frames; `colorspace` (auto or an OCIO name), `ocio_config` and
-    `foreground_colorspace` say how its pixels are converted (io/ocio.py)."""
+    `foreground_colorspace` say how its pixels are converted (io/ocio.py); `video_rotation` whether a video's
+    rotation flag turns its frames (auto) or not (ignore)."""
     colour = partial(plate_colour, colorspace, ocio_config, foreground_colorspace)
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
         if not path.is_file():
             raise VideomatteError(f"video file not found: {path}", hint="check --input", code="input")
-        return VideoSource(path, colour, warn, threads)
+        return VideoSource(path, colour, warn, threads, video_rotation == "auto")
     if path.is_file() and not image_suffix(path):
-        return _video_by_content(path, colour, warn, threads)
+        return _video_by_content(path, colour, warn, threads, video_rotation == "auto")
     if path.is_dir():
         found = [f"{seq.pattern} ({format_frames(seq.frames)})" for seq in sequences_in(path)[:3]]
         hint = f"give its sequence: {' or '.join(found)}" if found else \

@@ -29,20 +29,21 @@ def _picture(container: av.container.InputContainer) -> av.video.stream.VideoStr
 
 
 def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The display rotation in degrees (a phone clip's), from the first frame: players turn the picture, the frames
-    stay as stored. 0 where that frame cannot be decoded (the check that follows names it)."""
+    """The display rotation (a phone clip's) counter-clockwise, in quarter turns as degrees (0, 90, 180, 270), from
+    the first frame. 0 where that frame cannot be decoded (the check that follows names it)."""
     container.seek(0)
     try:
         first = next(container.decode(stream), None)
     except av.FFmpegError:
         return 0
-    return round(first.rotation) % 360 if first is not None else 0
+    return round(first.rotation / 90) * 90 % 360 if first is not None else 0
 
 
 class VideoFile:
-    """Random access by frame index: a packet scan gives every frame's pts, seeks go to keyframes."""
+    """Random access by frame index: a packet scan gives every frame's pts, seeks go to keyframes. With `turn`,
+    frames are turned by the stream's rotation flag, as FFmpeg, players and Blender 4.4+ show them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, turn: bool = True) -> None:
         self.path = path
         try:
             with av.open(str(path)) as container:
@@ -68,6 +69,9 @@ class VideoFile:
         if not self.pts:
             raise VideomatteError(f"video {path} has no decodable frames", hint="check the file", code="unreadable")
         self.high_bit_depth = depth > 8
+        self.turns = self.rotation // 90 if turn else 0  # quarter turns counter-clockwise
+        if self.turns % 2:  # on its side: the picture's width is the stored height
+            self.width, self.height, self.pixel_aspect = self.height, self.width, 1.0 / self.pixel_aspect
         self._index = {pts: i for i, pts in enumerate(self.pts)}
 
     @property
@@ -76,7 +80,8 @@ class VideoFile:
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
         layout, scale = ("rgb48le", 65535.0) if self.high_bit_depth else ("rgb24", 255.0)
-        return frame.reformat(format=layout, src_colorspace=self.matrix).to_ndarray().astype(np.float32) / scale
+        rgb = np.rot90(frame.reformat(format=layout, src_colorspace=self.matrix).to_ndarray(), self.turns)
+        return rgb.astype(np.float32, order="C") / scale
 
     def _undecodable(self, frame: int, reason: str = "") -> VideomatteError:
         return VideomatteError(f"frame {frame} of {self.path} could not be decoded{reason}",
