@@ -179,38 +179,42 @@ def test_video_trimmed_by_an_edit_list(tmp_path):
 
 def test_rotated_video_is_matted_turned(tmp_path):
     """A phone clip flagged to play turned 90° clockwise (-90, as a phone held upright writes it) is read turned,
-    as players and Blender 4.5+ show it: each frame is the unflagged clip's turned, forward and backward, with a
-    warning naming the turn; an anchor drawn over the unturned picture is refused with that reason. With
-    video_rotation ignore it is read as stored, silently."""
+    as players and Blender 4.4+ show it: each frame is the stored one turned, forward and backward, with a warning
+    naming the turn; an anchor drawn over the unturned picture is refused with that reason. With video_rotation
+    ignore it is read as stored (as FFmpeg decodes it), silently; an unflagged clip warns nothing."""
     import av
 
-    def clip(name, rotation, video_rotation="auto"):
+    def clip(name, rotation):
         with av.open(str(tmp_path / name), "w") as container:
             stream = container.add_stream("libx264", rate=24, options={"g": "2"})
             stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
             if rotation:
                 stream.set_display_rotation(rotation)
             _mux_frames(container, stream)
-        warnings = []
-        return open_source(str(tmp_path / name), "auto", warnings.append, video_rotation=video_rotation), warnings
+        return tmp_path / name
 
-    (phone, warnings), (upright, none) = clip("phone.mp4", -90), clip("upright.mp4", 0)
-    assert (phone.width, phone.height) == (64, 96) and not none
-    stored = dict(upright.iter_frames(upright.frames))
+    def opened(path, video_rotation="auto"):
+        warnings = []
+        return open_source(str(path), "auto", warnings.append, video_rotation=video_rotation), warnings
+
+    (phone, warnings), (stored, quiet) = opened(clip("phone.mp4", -90)), opened(tmp_path / "phone.mp4", "ignore")
+    assert (phone.width, phone.height) == (64, 96) and (stored.width, stored.height) == (96, 64) and not quiet
+    with av.open(str(tmp_path / "phone.mp4")) as container:
+        decoded = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(stored.read(0), decoded.astype(np.float32) / 255)
+    unturned = dict(stored.iter_frames(stored.frames))
     for frames in (phone.frames, phone.frames[::-1]):
         for frame, image in phone.iter_frames(frames):
-            assert image.flags.c_contiguous and np.array_equal(image, np.rot90(stored[frame], -1)), frame
+            assert image.flags.c_contiguous and np.array_equal(image, np.rot90(unturned[frame], -1)), frame
     assert len(warnings) == 1 and "phone.mp4 is flagged to play turned 90° clockwise" in warnings[0]
     assert "matted turned, 64x96" in warnings[0]
-    unturned = tmp_path / "unturned.png"
-    write_image(unturned, np.pad(np.ones((16, 16), np.float32), ((24, 24), (40, 40))), "uint8", ("Y",))
+    assert not opened(clip("upright.mp4", 0))[1]
+    drawn = tmp_path / "unturned.png"
+    write_image(drawn, np.pad(np.ones((16, 16), np.float32), ((24, 24), (40, 40))), "uint8", ("Y",))
     with pytest.raises(VideomatteError, match=r"is 96x64 but the plate is 64x96 \(different aspect ratio, turned") \
             as error:
-        load_anchor(unturned, 64, 96, print)
+        load_anchor(drawn, 64, 96, print)
     assert "draw the anchor on the plate as players show it" in error.value.hint
-    stored_too, quiet = clip("phone.mp4", -90, "ignore")  # a host that shows it unturned (Blender 4.3 and older)
-    assert (stored_too.width, stored_too.height) == (96, 64) and not quiet
-    assert np.array_equal(stored_too.read(2), stored[2])
 
 
 def test_untagged_hd_video_is_read_as_bt709(tmp_path):
@@ -269,6 +273,41 @@ def test_video_with_a_cover_picture_stream_first(tmp_path):
     source = open_source(str(path), "auto", print)
     assert (source.width, source.height, source.frames) == (96, 64, [0, 1, 2, 3])
     assert [frame for frame, _ in source.iter_frames([3, 2, 1, 0])] == [3, 2, 1, 0]
+
+
+def test_variable_frame_rate_video_is_warned(tmp_path):
+    """A phone clip's variable frame rate (a 40 ms and two 10 ms frames among 20 ms ones): its frames are numbered
+    in the order shown, each once, and the warning says a host that places frames by time shows others. A
+    23.976 fps Matroska file, whose millisecond clock gives 41 and 42 ms frames, is constant: no warning."""
+    import fractions
+
+    import av
+
+    def clip(name, durations, rate, time_base):
+        with av.open(str(tmp_path / name), "w") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            stream.codec_context.time_base = time_base
+            pts = 0
+            for i, duration in enumerate(durations):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+                frame.pts, frame.time_base, pts = pts, time_base, pts + duration
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        warnings = []
+        return open_source(str(tmp_path / name), "auto", warnings.append), warnings
+
+    durations = [20, 20, 20, 40, 20, 20, 10, 10, 20, 20, 20, 20]
+    phone, warnings = clip("phone.mp4", durations, 50, fractions.Fraction(1, 1000))
+    assert phone.frames == list(range(12))
+    levels = [round(float(image.mean()) * 255 / 20) for _, image in phone.iter_frames(phone.frames)]
+    assert levels == list(range(12)), "every frame once, in the order shown"
+    assert len(warnings) == 1 and "phone.mp4 has a variable frame rate: " in warnings[0]
+    assert "frames are numbered in the order shown (0-11)" in warnings[0] and "-fps_mode cfr" in warnings[0]
+    film, none = clip("film.mkv", [1001] * 12, fractions.Fraction(24000, 1001), fractions.Fraction(1, 24000))
+    assert film.frames == list(range(12)) and not none
 
 
 def _write_exr(path, pixels, names, window, display=(0, 0, 64, 48), formats=None):

@@ -218,6 +218,12 @@ class VideoSource(FrameSource):
             warn(f"{path.name} is tagged {' and '.join(tagged)}; read as {self.colour.space}, its colours are off "
                  "(an HDR video also looks flat to the models): convert it to a linear EXR sequence, or pass "
                  "--input-colorspace with its space in your OCIO config")
+        if self.video.off_rate:
+            warn(f"{path.name} has a variable frame rate: {self.video.off_rate} of its {len(self.frames)} frames "
+                 f"are not where a constant {self.video.rate:.3f} fps puts them; frames are numbered in the order "
+                 f"shown (0-{len(self.frames) - 1}), and a host that places them by time (Blender, an editor) shows "
+                 "other frames at those numbers: convert it to a constant-rate image sequence first (ffmpeg -i CLIP "
+                 "-fps_mode cfr plate.%04d.png)")
         if self.video.turns:
             ccw = self.video.rotation  # counter-clockwise, as FFmpeg gives it: a portrait phone clip says 270
             words = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"

@@ -62,6 +62,7 @@ class VideoFile:
                 untagged = stream.codec_context.colorspace in UNSPECIFIED_MATRIX
                 self.matrix = "ITU709" if untagged and self.height > SD_HEIGHT else None
                 self.rotation = _rotation(container, stream) if self.pts else 0
+                time_base = stream.time_base
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
                                   hint="check the file plays; convert it to an image sequence if the codec is rare",
@@ -69,6 +70,13 @@ class VideoFile:
         if not self.pts:
             raise VideomatteError(f"video {path} has no decodable frames", hint="check the file", code="unreadable")
         self.high_bit_depth = depth > 8
+        # Frames are numbered in the order shown. A host that places a video's frames by time (Blender, an editor)
+        # puts frame i at round(t / mean duration): where that differs (a variable-rate phone clip), its frame
+        # numbers name other pictures than ours.
+        step = (self.pts[-1] - self.pts[0]) / max(len(self.pts) - 1, 1)
+        by_time = np.round((np.asarray(self.pts, np.float64) - self.pts[0]) / step) if step else None
+        self.off_rate = 0 if by_time is None else int((by_time != np.arange(len(self.pts))).sum())
+        self.rate = 1.0 / float(step * time_base) if step else 0.0
         self.turns = self.rotation // 90 if turn else 0  # quarter turns counter-clockwise
         if self.turns % 2:  # on its side: the picture's width is the stored height
             self.width, self.height, self.pixel_aspect = self.height, self.width, 1.0 / self.pixel_aspect
