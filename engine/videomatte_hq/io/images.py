@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from pathlib import Path
 
@@ -20,10 +21,16 @@ _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "floa
 BEAUTY_LAYERS = ("rgba", "beauty", "combined")  # a layer's last name that marks the plate among several
 
 
-def image_suffix(path: Path) -> bool:
-    """Whether an image reader of OpenImageIO takes files named so (its `extension_list`)."""
+@functools.cache
+def _image_extensions() -> frozenset[str]:
+    """The file extensions OpenImageIO's image readers take (its `extension_list`: "openexr:exr,sxr;tiff:tif,...")."""
     readers = oiio.get_string_attribute("extension_list").split(";")
-    return path.suffix.lower().lstrip(".") in {ext for reader in readers for ext in reader.partition(":")[2].split(",")}
+    return frozenset(ext for reader in readers for ext in reader.partition(":")[2].split(","))
+
+
+def image_suffix(path: Path) -> bool:
+    """Whether an image reader of OpenImageIO takes files named so."""
+    return path.suffix.lower().lstrip(".") in _image_extensions()
 
 
 def _open(path: Path) -> oiio.ImageInput:
