@@ -209,7 +209,7 @@ class SequenceSource(FrameSource):
 class VideoSource(FrameSource):
     kind = "video"
 
-    def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int, turn: bool = True) -> None:
+    def __init__(self, path: Path, colour: Colour, warn: Warn, threads: int, turn: bool) -> None:
         self.video = VideoFile(path, turn)
         super().__init__(str(path), self.video.frames, self.video.width, self.video.height,
                          colour(path.suffix, None), warn, threads, self.video.pixel_aspect)

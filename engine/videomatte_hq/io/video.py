@@ -43,7 +43,7 @@ class VideoFile:
     """Random access by frame index: a packet scan gives every frame's pts, seeks go to keyframes. With `turn`,
     frames are turned by the stream's rotation flag, as FFmpeg, players and Blender 4.4+ show them."""
 
-    def __init__(self, path: Path, turn: bool = True) -> None:
+    def __init__(self, path: Path, turn: bool) -> None:
         self.path = path
         try:
             with av.open(str(path)) as container:
