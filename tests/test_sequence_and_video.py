@@ -71,6 +71,20 @@ def test_a_folder_as_input_names_its_sequences(tmp_path):
                                f"{tmp_path / 'ref.#.jpg'} (1)"
 
 
+def test_a_pattern_that_matches_nothing_names_the_nearest_sequences(tmp_path):
+    """The scanner's `.EXR`, a padding of five for four, a version that is not there: the hint names what the folder
+    holds, the nearest first; a folder that is not there is said to be missing."""
+    _touch(tmp_path, "plate.1001.EXR", "plate.1002.EXR", "sh010_v2.0001.exr", "notes.txt")
+    for pattern, first in (("plate.####.exr", "plate.####.EXR"), ("sh010_v3.%05d.exr", "sh010_v2.####.exr")):
+        with pytest.raises(VideomatteError, match="no frames found") as error:
+            open_source(str(tmp_path / pattern), "auto", print)
+        assert error.value.hint.startswith(f"its folder holds {tmp_path / first} (")
+    assert "(1001-1002)" in error.value.hint and error.value.hint.count(" or ") == 1
+    with pytest.raises(VideomatteError, match="the folder .*gone does not exist") as error:
+        open_source(str(tmp_path / "gone" / "plate.####.exr"), "auto", print)
+    assert error.value.hint == f"check the path (the nearest existing folder is {tmp_path})"
+
+
 def test_duplicate_frame_numbers_rejected(tmp_path):
     _touch(tmp_path, "s.7.png", "s.07.png")
     with pytest.raises(VideomatteError, match="frame 7 exists twice"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from difflib import SequenceMatcher
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -126,12 +127,26 @@ def _unused_colour_metadata(colour: PlateColour, tag: str, primaries, transfer: 
     return f"declares primaries {which} (chromaticities {', '.join(f'{v:.4g}' for v in primaries)})"
 
 
+def _no_frames(sequence: ImageSequence) -> VideomatteError:
+    """The error for a pattern that matches no file, with what its folder does hold: the sequences named most like
+    it (another padding, `.EXR` for `.exr`, another version) first."""
+    folder = sequence.directory
+    if not folder.is_dir():
+        parent = next((p for p in folder.parents if p.is_dir()), None)
+        return VideomatteError(f"no frames found for input {sequence.pattern}: the folder {folder} does not exist",
+                               hint=f"check the path (the nearest existing folder is {parent})", code="input")
+    wanted = Path(sequence.pattern).name.lower()
+    found = sorted(sequences_in(folder), key=lambda seq: -SequenceMatcher(None, wanted, Path(seq.pattern).name.lower())
+                   .ratio())
+    hint = "its folder holds " + " or ".join(f"{seq.pattern} ({format_frames(seq.frames)})" for seq in found[:3]) \
+        if found else f"its folder {folder} holds no numbered image files"
+    return VideomatteError(f"no frames found for input {sequence.pattern}", hint=hint, code="input")
+
+
 class SequenceSource(FrameSource):
     def __init__(self, sequence: ImageSequence, colour: Colour, warn: Warn, threads: int) -> None:
         if not sequence.frames:
-            raise VideomatteError(f"no frames found for input {sequence.pattern}",
-                                  hint="check the folder and the pattern (e.g. plate.####.exr or plate.%04d.png)",
-                                  code="input")
+            raise _no_frames(sequence)
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
