@@ -81,12 +81,13 @@ def read_pixels(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
     return np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels), spec
 
 
-def encode_video(path: Path, frames: list[np.ndarray]) -> None:
-    """uint8 RGB frames -> an H.264 mp4 (near-lossless), with PyAV."""
+def encode_video(path: Path, frames: list[np.ndarray], fmt: str | None = None, **options: str) -> None:
+    """uint8 RGB frames -> near-lossless H.264 in the container the suffix (or `fmt`) names, with PyAV; `options`
+    are libx264's."""
     import av
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24, options={"crf": "10", "g": "4"})
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": "10", "g": "4", **options})
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for rgb in frames:

@@ -191,6 +191,32 @@ def test_video_trimmed_by_an_edit_list(tmp_path):
             assert np.array_equal(image, expected[frame + 3]), frame
 
 
+@pytest.mark.parametrize("name, fmt, decode_order", [("bframes.avi", None, True), ("raw.h264", "h264", True),
+                                                     ("bframes.mp4", None, False)])
+def test_video_without_presentation_times(tmp_path, name, fmt, decode_order):
+    """H.264 with B-frames in AVI carries decode times as its pts, and a raw H.264 stream none (before: frame 1
+    'could not be decoded', and 'no decodable frames'): frames are numbered as the decoder puts them out, as
+    FFmpeg does, forward, backward and picked, with a warning saying so. B-frames in an MP4 keep the seeks."""
+    import av
+
+    path = tmp_path / name
+    encode_video(path, [(render_frame(64, 96, i, 12)[0] * 255).round().astype(np.uint8) for i in range(12)], fmt,
+                 **{"x264-params": "bframes=2:b-adapt=0"})
+    with av.open(str(path)) as container:
+        shown = list(container.decode(video=0))
+    expected = [frame.to_ndarray(format="rgb24").astype(np.float32) / 255 for frame in shown]
+    assert all(np.abs(a - b).max() > 0.02 for a, b in zip(expected, expected[1:]))  # no two frames alike
+    warnings = []
+    source = open_source(str(path), "auto", warnings.append)
+    assert source.frames == list(range(12)) and source.video.in_decode_order is decode_order
+    assert any(w.startswith(f"{name} has no presentation times to order its frames by") for w in warnings) \
+        is decode_order
+    source.check(source.frames, True)
+    for frames in (source.frames, source.frames[::-1], [7, 2, 9]):
+        for frame, image in source.iter_frames(frames):
+            assert np.array_equal(image, expected[frame]), (frames, frame)
+
+
 def test_rotated_video_is_matted_turned(tmp_path):
     """A phone clip flagged to play turned 90° clockwise (-90, as a phone held upright writes it) is read turned,
     as players and Blender 4.4+ show it: each frame is the stored one turned, forward and backward, with a warning

@@ -239,6 +239,11 @@ class VideoSource(FrameSource):
                  f"shown (0-{len(self.frames) - 1}), and a host that places them by time (Blender, an editor) shows "
                  "other frames at those numbers: convert it to a constant-rate image sequence first (ffmpeg -i CLIP "
                  "-fps_mode cfr plate.%04d.png)")
+        if self.video.in_decode_order:
+            warn(f"{path.name} has no presentation times to order its frames by (a raw H.264 stream, or H.264 with "
+                 "B-frames in AVI): frames are numbered in the order the decoder gives them, as FFmpeg does, and "
+                 "every pass decodes from its first frame, slowly backwards: for a long clip, convert it to an image "
+                 "sequence first (ffmpeg -i CLIP plate.%04d.png)")
         if self.video.turns:
             ccw = self.video.rotation  # counter-clockwise, as FFmpeg gives it: a portrait phone clip says 270
             words = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import av
@@ -14,6 +15,7 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mxf", ".m4v", ".m
 SD_HEIGHT = 576  # the tallest standard-definition picture (PAL): taller untagged video is read as BT.709
 UNSPECIFIED_MATRIX = {2, 3}  # AVColorSpace unspecified, reserved
 REVERSE_CHUNK = 16  # frames decoded forward per chunk when walking a video backwards
+REORDER_PROBE = 8  # pictures decoded to tell decode times from presentation times
 # High-dynamic-range transfer functions (FFmpeg's AVColorTransferCharacteristic) and wide-gamut primaries
 # (AVColorPrimaries: BT.2020, DCI-P3, Display P3): a stream tagged so is not the sRGB-like video the default assumes.
 TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
@@ -28,15 +30,21 @@ def _picture(container: av.container.InputContainer) -> av.video.stream.VideoStr
     return stream
 
 
-def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The display rotation (a phone clip's) counter-clockwise, in quarter turns as degrees (0, 90, 180, 270), from
-    the first frame. 0 where that frame cannot be decoded (the check that follows names it)."""
-    container.seek(0)
-    try:
-        first = next(container.decode(stream), None)
-    except av.FFmpegError:
-        return 0
-    return round(first.rotation / 90) * 90 % 360 if first is not None else 0
+def _rising(times: list[int | None]) -> bool:
+    return all(a is not None and b is not None and a < b for a, b in zip(times, times[1:]))
+
+
+def _first_pictures(path: Path, count: int) -> list[tuple[int | None, float]]:
+    """The pts and display rotation of the first `count` pictures the decoder puts out, from a fresh open (a raw
+    stream cannot seek back); fewer where the file is damaged (the check names the frame)."""
+    found = []
+    with av.open(str(path)) as container:
+        try:
+            for frame in islice(container.decode(_picture(container)), count):
+                found.append((frame.pts, frame.rotation))
+        except av.FFmpegError:
+            pass
+    return found
 
 
 class VideoFile:
@@ -50,7 +58,10 @@ class VideoFile:
                 stream = _picture(container)
                 # Packets an edit list trims (a clip cut without re-encoding starts mid-GOP) are decoded for the
                 # frames that follow but never shown: they are not frames of the shot.
-                self.pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and not p.is_discard)
+                pts = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
+                # pts that rise in decode order while the decoder may reorder (B-frames) may be decode times (H.264
+                # in AVI): the first pictures put out tell.
+                maybe_decode_times = stream.codec_context.has_b_frames and _rising(pts)
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.transfer = TRANSFERS.get(stream.codec_context.color_trc)
                 self.primaries = WIDE_PRIMARIES.get(stream.codec_context.color_primaries)
@@ -61,22 +72,28 @@ class VideoFile:
                 # larger is BT.709, as players and compositing hosts read it (saturated colours shift otherwise).
                 untagged = stream.codec_context.colorspace in UNSPECIFIED_MATRIX
                 self.matrix = "ITU709" if untagged and self.height > SD_HEIGHT else None
-                self.rotation = _rotation(container, stream) if self.pts else 0
-                time_base = stream.time_base
+                time_base, rate = stream.time_base, stream.average_rate
+            first = _first_pictures(path, REORDER_PROBE if maybe_decode_times else 1) if pts else []
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
                                   hint="check the file plays; convert it to an image sequence if the codec is rare",
                                   code="unreadable") from exc
-        if not self.pts:
+        if not pts:
             raise VideomatteError(f"video {path} has no decodable frames", hint="check the file", code="unreadable")
+        # Where the pts cannot order the pictures (a raw stream has none), frames are numbered as the decoder puts
+        # them out, as FFmpeg does, and every read decodes from the start (no seek lands on a known frame).
+        self.in_decode_order = None in pts or maybe_decode_times and not _rising([t for t, _ in first])
+        self.pts = list(range(len(pts))) if self.in_decode_order else sorted(pts)
+        self.rotation = round(first[0][1] / 90) * 90 % 360 if first else 0  # counter-clockwise, quarter turns
         self.high_bit_depth = depth > 8
         # Frames are numbered in the order shown. A host that places a video's frames by time (Blender, an editor)
         # puts frame i at round(t / mean duration): where that differs (a variable-rate phone clip), its frame
         # numbers name other pictures than ours.
         step = (self.pts[-1] - self.pts[0]) / max(len(self.pts) - 1, 1)
         by_time = np.round((np.asarray(self.pts, np.float64) - self.pts[0]) / step) if step else None
-        self.off_rate = 0 if by_time is None else int((by_time != np.arange(len(self.pts))).sum())
-        self.rate = 1.0 / float(step * time_base) if step else 0.0
+        self.off_rate = 0 if by_time is None or self.in_decode_order else \
+            int((by_time != np.arange(len(self.pts))).sum())
+        self.rate = 1.0 / float(step * time_base) if step and not self.in_decode_order else float(rate or 0)
         self.turns = self.rotation // 90 if turn else 0  # quarter turns counter-clockwise
         if self.turns % 2:  # on its side: the picture's width is the stored height
             self.width, self.height, self.pixel_aspect = self.height, self.width, 1.0 / self.pixel_aspect
@@ -100,15 +117,18 @@ class VideoFile:
         """Decode forward starting at frame index `first` (seeking to the keyframe before it)."""
         with av.open(str(self.path)) as container:
             stream = _picture(container)
-            if first > 0:
+            if first > 0 and not self.in_decode_order:
                 container.seek(self.pts[first], stream=stream, backward=True)
+            shown = 0  # pictures put out so far: the frame index where the pts cannot say it
             for packet in container.demux(stream):
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as exc:  # a damaged packet (decode order: name its own frame)
-                    raise self._undecodable(self._index.get(packet.pts, first), f" ({exc})") from exc
+                    damaged = shown if self.in_decode_order else self._index.get(packet.pts, first)
+                    raise self._undecodable(damaged, f" ({exc})") from exc
                 for frame in decoded:
-                    index = self._index.get(frame.pts)
+                    index = shown if self.in_decode_order else self._index.get(frame.pts)
+                    shown += 1
                     if index is not None and index >= first:
                         yield index, frame
 
