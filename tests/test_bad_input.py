@@ -120,6 +120,21 @@ def test_anchor_forms_a_paint_program_writes(tmp_path):
         load_anchor(tmp_path / "red.png", 80, 48, print)
 
 
+def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png):
+    """An extra anchor outside the range or not on disk is named as given (they read as the main anchor's errors:
+    "set --anchor-frame", "check --anchor-mask")."""
+    from videomatte_hq.errors import VideomatteError
+
+    for extra, message, hint in (({1030: shot_png["anchor"]}, f"--extra-anchor 1030={shot_png['anchor']}: frame 1030 "
+                                   "is outside the frame range 1001-1006", "leave that extra anchor out"),
+                                 ({1004: str(tmp_path / "gone.png")}, "anchor mask not found",
+                                  "check --extra-anchor 1004=PATH")):
+        with pytest.raises(VideomatteError) as error:
+            run_api(shot_png, tmp_path / "out", extra_anchors=extra)
+        assert error.value.message.startswith(message) and hint in error.value.hint
+        assert not (tmp_path / "out" / "alpha").exists()
+
+
 def test_anchor_empty(done_output, shot_copy, tmp_path):
     anchor = tmp_path / "black.png"
     write_image(anchor, np.zeros((48, 80), np.float32), "uint8", ("Y",))

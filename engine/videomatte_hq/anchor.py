@@ -36,10 +36,10 @@ def _same_aspect(size: tuple[int, int], plate: tuple[int, int]) -> bool:
     return abs(size[0] / size[1] - plate[0] / plate[1]) <= ASPECT_TOLERANCE * (plate[0] / plate[1])
 
 
-def load_anchor(path: Path, width: int, height: int, warn) -> np.ndarray:
-    """The anchor as float32 (H, W) in [0, 1] at plate size."""
+def load_anchor(path: Path, width: int, height: int, warn, option: str = "--anchor-mask") -> np.ndarray:
+    """The anchor as float32 (H, W) in [0, 1] at plate size; `option` is the one that named the file."""
     if not path.is_file():
-        raise VideomatteError(f"anchor mask not found: {path}", hint="check --anchor-mask", code="anchor")
+        raise VideomatteError(f"anchor mask not found: {path}", hint=f"check {option}", code="anchor")
     pixels, spec = read_image(path)
     mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(spec.channelnames), path), 0.0, 1.0)
     h, w = mask.shape

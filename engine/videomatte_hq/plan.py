@@ -203,11 +203,14 @@ def _set_anchors(plan: RunPlan, warn) -> None:
         raise _anchor_required(source)
     frames = plan.frames
     for frame, path in paths.items():
+        extra = frame in io.extra_anchors  # named as the user gave it: --extra-anchor FRAME=PATH
         if not frames[0] <= frame <= frames[-1]:
-            raise VideomatteError(f"anchor frame {frame} is outside the frame range "
-                                  f"{frame_range(frames[0], frames[-1])}",
-                                  hint="set --anchor-frame to a frame inside the range", code="anchor")
-        plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn)
+            named = f"--extra-anchor {frame}={path}: frame {frame}" if extra else f"anchor frame {frame}"
+            raise VideomatteError(f"{named} is outside the frame range {frame_range(frames[0], frames[-1])}",
+                                  hint="give a frame inside the range, or leave that extra anchor out" if extra else
+                                  "set --anchor-frame to a frame inside the range", code="anchor")
+        option = f"--extra-anchor {frame}=PATH" if extra else "--anchor-mask"
+        plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn, option)
         plan.anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
 
 
