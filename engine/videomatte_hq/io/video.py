@@ -114,7 +114,8 @@ class VideoFile:
                                code="unreadable")
 
     def _decode_from(self, first: int) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Decode forward starting at frame index `first` (seeking to the keyframe before it)."""
+        """Decode forward starting at frame index `first` (seeking to the keyframe before it; from the start where
+        frames are in decode order)."""
         with av.open(str(self.path)) as container:
             stream = _picture(container)
             if first > 0 and not self.in_decode_order:
