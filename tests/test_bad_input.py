@@ -120,19 +120,26 @@ def test_anchor_forms_a_paint_program_writes(tmp_path):
         load_anchor(tmp_path / "red.png", 80, 48, print)
 
 
-def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png):
+def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png, done_output):
     """An extra anchor outside the range or not on disk is named as given (they read as the main anchor's errors:
-    "set --anchor-frame", "check --anchor-mask")."""
+    "set --anchor-frame", "check --anchor-mask"); one on the anchor's frame, or a frame given twice, is refused
+    (the last one silently replaced the other)."""
     from videomatte_hq.errors import VideomatteError
 
     for extra, message, hint in (({1030: shot_png["anchor"]}, f"--extra-anchor 1030={shot_png['anchor']}: frame 1030 "
                                    "is outside the frame range 1001-1006", "leave that extra anchor out"),
                                  ({1004: str(tmp_path / "gone.png")}, "anchor mask not found",
-                                  "check --extra-anchor 1004=PATH")):
+                                  "check --extra-anchor 1004=PATH"),
+                                 ({1001: str(tmp_path / "b.png")}, f"two anchors for frame 1001: --anchor-mask "
+                                  f"{shot_png['anchor']} and --extra-anchor 1001={tmp_path / 'b.png'}",
+                                  "give one anchor per frame")):
         with pytest.raises(VideomatteError) as error:
-            run_api(shot_png, tmp_path / "out", extra_anchors=extra)
+            run_api(shot_png, tmp_path / "fresh", extra_anchors=extra)
         assert error.value.message.startswith(message) and hint in error.value.hint
-        assert not (tmp_path / "out" / "alpha").exists()
+        assert not (tmp_path / "fresh").exists()
+    _fails(done_output, *WEIGHT_FREE, "-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "--extra-anchor",
+           "1004=a.png", "--extra-anchor", "1004=b.png", expect="--extra-anchor gives frame 1004 twice: a.png and "
+           "b.png")
 
 
 def test_anchor_empty(done_output, shot_copy, tmp_path):

@@ -29,6 +29,9 @@ def _parse_extra_anchors(values: list[str] | None) -> dict[int, str] | None:
         if not sep or not frame.strip().lstrip("-").isdigit():
             raise VideomatteError(f"--extra-anchor {value!r} is not FRAME=PATH", code="config",
                                   hint="e.g. --extra-anchor 1040=roto/anchor_1040.png")
+        if int(frame) in anchors:
+            raise VideomatteError(f"--extra-anchor gives frame {int(frame)} twice: {anchors[int(frame)]} and {path}",
+                                  hint="give one anchor per frame", code="config")
         anchors[int(frame)] = path
     return anchors
 

@@ -192,6 +192,11 @@ def _set_anchors(plan: RunPlan, warn) -> None:
     """The given anchor and extra anchors, or the auto-anchor (written to anchor_mask.auto.png), which may
     move the start past a black opening."""
     config, source, io = plan.config, plan.source, plan.config.io
+    if io.anchor_mask and plan.anchor_frame in io.extra_anchors:  # one would silently replace the other
+        raise VideomatteError(f"two anchors for frame {plan.anchor_frame}: --anchor-mask {io.anchor_mask} and "
+                              f"--extra-anchor {plan.anchor_frame}={io.extra_anchors[plan.anchor_frame]}",
+                              hint="give one anchor per frame: drop that extra anchor, or move --anchor-frame",
+                              code="anchor")
     paths = {plan.anchor_frame: io.anchor_mask, **io.extra_anchors} if io.anchor_mask else dict(io.extra_anchors)
     if _wants_auto_anchor(config, source):
         auto = auto_anchor.find(source, plan.frames, config, warn)
