@@ -142,6 +142,33 @@ def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png, done_outp
            "b.png")
 
 
+def test_outputs_never_replace_the_inputs(tmp_path, shot_copy):
+    """An --alpha-pattern spelling the plate's own names in its folder, and an anchor kept among the alphas, would
+    be written over (with --overwrite, and by --resume alike): refused before anything is written. An output name
+    that is a symlink to a plate frame is replaced itself (writes rename over the name): allowed, the plate kept."""
+    from videomatte_hq.errors import VideomatteError
+
+    plate = {p.name: p.read_bytes() for p in shot_copy["dir"].iterdir()}
+    with pytest.raises(VideomatteError, match=r"plate\.1001\.png, a frame of --input, is also an output of this run") \
+            as error:
+        run_api(shot_copy, shot_copy["dir"], alpha_pattern="plate.####.png", overwrite=True)
+    assert "another --output-dir" in error.value.hint
+    assert {p.name: p.read_bytes() for p in shot_copy["dir"].iterdir()} == plate
+    out = tmp_path / "out"
+    run_api(shot_copy, out, frame_end=1002)
+    anchor = out / "alpha" / "001001.png"
+    for settings in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(VideomatteError, match="an anchor mask, is also an output") as error:
+            run_api({**shot_copy, "anchor": anchor}, out, **settings)
+        assert error.value.hint.startswith("copy the anchor out of the output folder")
+    linked = tmp_path / "linked"
+    (linked / "alpha").mkdir(parents=True)
+    (linked / "alpha" / "001001.png").symlink_to(shot_copy["dir"] / "plate.1001.png")
+    run_api(shot_copy, linked, frame_end=1001, overwrite=True)
+    assert not (linked / "alpha" / "001001.png").is_symlink()
+    assert {p.name: p.read_bytes() for p in shot_copy["dir"].iterdir()} == plate
+
+
 def test_anchor_empty(done_output, shot_copy, tmp_path):
     anchor = tmp_path / "black.png"
     write_image(anchor, np.zeros((48, 80), np.float32), "uint8", ("Y",))

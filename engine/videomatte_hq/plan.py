@@ -4,6 +4,7 @@ folder (locked, existing outputs refused), the anchors, and the stage hashes tha
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,6 +121,9 @@ def prepare(config: Config, events: Events) -> RunPlan:
         names = " and ".join(config.backend(s) for s in stages)
         warn(f"{' and '.join(unused)}: no effect, {names} use no model and run on the CPU", "device_unused")
     layout = OutputLayout.of(io, source.pixel_aspect, source.origin)
+    _refuse_writing_over_inputs(layout, frames, stages, {
+        **{path: "a frame of --input" for path in source.files(source.frames)},
+        **{Path(path): "an anchor mask" for path in (io.anchor_mask, *io.extra_anchors.values()) if path}})
     if stages == ["refine"]:
         frames = _after_segment_start(layout, frames, warn)
     lock = FolderLock(layout.root, runtime.stage, (first, last), events.run_id).acquire()
@@ -168,6 +172,34 @@ def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, 
     if errors:
         raise errors[0]
     return models
+
+
+def _file_id(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
+def _replaced_by_write(path: Path) -> tuple[int, int]:
+    """The file a write to `path` replaces: writes rename over the name itself, so a symlink there is replaced, not
+    its target; symlinked folders above it are followed (and another case of the name, on macOS and Windows)."""
+    return _file_id(os.lstat(os.path.join(os.path.realpath(path.parent), path.name)))
+
+
+def _refuse_writing_over_inputs(layout: OutputLayout, frames: list[int], stages: list[str],
+                                inputs: dict[Path, str]) -> None:
+    """An output that is an input file (an --alpha-pattern that spells the plate's own names in its folder, an
+    anchor kept among the alphas) would be destroyed by the run, with --overwrite or --resume alike: refused
+    before anything is written. Only outputs that exist can be inputs, so a fresh folder costs nothing."""
+    outputs = [*([layout.trimap_path(f) for f in frames] if "segment" in stages else []),
+               *([p for f in frames for p in layout.refine_paths(f)] if "refine" in stages else [])]
+    existing = {_replaced_by_write(p): p for p in outputs if p.exists()}
+    for path, what in inputs.items() if existing else ():
+        output = existing.get(_file_id(path.stat())) if path.exists() else None
+        if output is not None:
+            named = "" if os.path.abspath(output) == os.path.abspath(path) else f" (as {output})"
+            raise VideomatteError(f"{path}, {what}, is also an output of this run{named}: the run would write over "
+                                  "it", hint="choose another --output-dir (or --alpha-pattern)"
+                                  if what.endswith("--input") else "copy the anchor out of the output folder, or "
+                                  "choose another --output-dir", code="output")
 
 
 def refuse_existing(layout: OutputLayout, frames: list[int], stages: list[str]) -> None:
