@@ -144,8 +144,9 @@ def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png, done_outp
 
 def test_outputs_never_replace_the_inputs(tmp_path, shot_copy):
     """An --alpha-pattern spelling the plate's own names in its folder, and an anchor kept among the alphas, would
-    be written over (with --overwrite, and by --resume alike): refused before anything is written. An output name
-    that is a symlink to a plate frame is replaced itself (writes rename over the name): allowed, the plate kept."""
+    be written over (with --overwrite, and by --resume alike): refused before anything is written; so is an output
+    folder that is a file. An output name that is a symlink to a plate frame is replaced itself (writes rename over
+    the name): allowed, the plate kept."""
     from videomatte_hq.errors import VideomatteError
 
     plate = {p.name: p.read_bytes() for p in shot_copy["dir"].iterdir()}
@@ -161,6 +162,11 @@ def test_outputs_never_replace_the_inputs(tmp_path, shot_copy):
         with pytest.raises(VideomatteError, match="an anchor mask, is also an output") as error:
             run_api({**shot_copy, "anchor": anchor}, out, **settings)
         assert error.value.hint.startswith("copy the anchor out of the output folder")
+    (tmp_path / "notes.txt").write_text("")
+    for given in ("notes.txt", "notes.txt/matte"):
+        with pytest.raises(VideomatteError, match=f"--output-dir {tmp_path / given} cannot be a folder: "
+                                                  f"{tmp_path / 'notes.txt'} is a file"):
+            run_api(shot_copy, tmp_path / given)
     linked = tmp_path / "linked"
     (linked / "alpha").mkdir(parents=True)
     (linked / "alpha" / "001001.png").symlink_to(shot_copy["dir"] / "plate.1001.png")

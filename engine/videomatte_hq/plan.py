@@ -93,6 +93,11 @@ def prepare(config: Config, events: Events) -> RunPlan:
         raise VideomatteError("no input given", hint="pass --input plate.####.exr (or a video file)", code="input")
     if not io.output_dir:
         raise VideomatteError("no output folder given", hint="pass --output-dir DIR", code="output")
+    out = Path(io.output_dir)
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise VideomatteError(f"--output-dir {out} cannot be a folder: {blocking} is a file",
+                              hint="give a folder (a missing one is created)", code="output")
     source = open_source(io.input, io.input_colorspace, warn, runtime.cpu_threads, io.ocio_config,
                          io.foreground_colorspace, io.video_rotation)
     first, last = source.span(io.frame_start, io.frame_end)
