@@ -468,6 +468,29 @@ def test_layered_exr_without_plain_rgb(tmp_path):
         open_source(str(tmp_path / "two" / "r.####.exr"), "auto", print)
 
 
+def test_colour_channels_as_other_writers_spell_them(tmp_path):
+    """`r, g, b`, `red, green, blue, alpha`, `diffuse.red, ...` are the colour (before, the plate was read as the
+    grey of its first channel, silently: its red); channels with no colour name are read as the grey of the first,
+    with a warning naming them. An anchor's `alpha` or `a` is its matte."""
+    rgb = render_frame(48, 64, 1, 3)[0]
+    cases = {"lower": (("r", "g", "b"), ""), "words": (("red", "green", "blue", "alpha"), ""),
+             "layer": (("diffuse.red", "diffuse.green", "diffuse.blue"), "diffuse layer"),
+             "unnamed": (("X", "Z", "W"), "first channel, X, as grey (of X, Z, W)")}
+    for name, (channels, which) in cases.items():
+        (tmp_path / name).mkdir()
+        pixels = np.concatenate([rgb, np.ones((48, 64, len(channels) - 3))], 2)
+        _write_exr(tmp_path / name / "r.0001.exr", pixels, channels, (0, 0, 64, 48))
+        warnings = []
+        open_source(str(tmp_path / name / "r.####.exr"), "auto", warnings.append)
+        assert warnings == ([f"r.0001.exr has no R, G, B channels: the plate is its {which}"] if which else [])
+        raw = read_image(tmp_path / name / "r.0001.exr", colour=True)[0]
+        assert np.array_equal(raw, rgb.astype(np.float16).astype(np.float32)[:, :, :1 if name == "unnamed" else 3])
+    roto = (render_frame(48, 64, 1, 3)[1] > 0.5).astype(np.float32)
+    for channels in (("red", "green", "blue", "alpha"), ("r", "g", "b", "a")):
+        _write_exr(tmp_path / "anchor.exr", np.dstack([rgb, roto]), channels, (0, 0, 64, 48))
+        assert np.array_equal(load_anchor(tmp_path / "anchor.exr", 64, 48, print), roto)
+
+
 def test_display_window_mismatch_is_named(tmp_path):
     _layered_shot(tmp_path)
     _write_exr(tmp_path / "render.0002.exr", np.zeros((48, 64, 3)), ("R", "G", "B"), (0, 0, 64, 48),

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .errors import VideomatteError
-from .io.images import read_image
+from .io.images import channel_names, read_image
 
 ASPECT_TOLERANCE = 0.01
 GREY_TOLERANCE = 2 / 255
@@ -41,7 +41,7 @@ def load_anchor(path: Path, width: int, height: int, warn, option: str = "--anch
     if not path.is_file():
         raise VideomatteError(f"anchor mask not found: {path}", hint=f"check {option}", code="anchor")
     pixels, spec = read_image(path)
-    mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(spec.channelnames), path), 0.0, 1.0)
+    mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(channel_names(spec.channelnames)), path), 0.0, 1.0)
     h, w = mask.shape
     if (w, h) != (width, height):
         if not _same_aspect((w, h), (width, height)):

@@ -19,6 +19,7 @@ PNG_LEVEL = 3
 PNG_FILTER_NONE = 0x08  # libpng's PNG_FILTER_NONE
 _FORMATS = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF, "float": oiio.FLOAT}
 BEAUTY_LAYERS = ("rgba", "beauty", "combined")  # a layer's last name that marks the plate among several
+CHANNELS = {"r": "R", "red": "R", "g": "G", "green": "G", "b": "B", "blue": "B", "a": "A", "alpha": "A", "y": "Y"}
 
 
 @functools.cache
@@ -63,9 +64,20 @@ def _seek_colour(inp: oiio.ImageInput) -> None:
     inp.seek_subimage(layered or 0, 0)
 
 
+def channel_names(names) -> list[str]:
+    """Channel names as R, G, B, A, Y where a writer spelled them otherwise (`r`, `red`, `alpha`, `diffuse.red`):
+    OpenImageIO keeps the file's spelling, and a plate read as one grey channel is a silent failure."""
+    canonical = []
+    for name in names:
+        layer, dot, base = name.rpartition(".")
+        canonical.append(f"{layer}{dot}{CHANNELS.get(base.lower(), base)}")
+    return canonical
+
+
 def rgb_layers(names) -> dict[str, int]:
     """Each layer with R, G and B channels in a row -> the index of its R ('': the plain R, G, B)."""
     found: dict[str, int] = {}
+    names = channel_names(names)
     for index in range(len(names) - 2):
         red, green, blue = names[index:index + 3]
         layer = red[:-1]
@@ -95,11 +107,11 @@ def has_overscan(spec: oiio.ImageSpec) -> bool:
 
 
 def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
-    """The channels [begin, end) that hold a plate's colour, and the layer they come from ('': none): R, G, B;
-    else the R, G, B of its one colour layer, or of the one named rgba, beauty or combined (Blender's multilayer
-    EXR: ViewLayer.Combined); else one grey channel (Y, else the first). A render's other layers (AOVs) and its
-    alpha are never decoded into memory."""
-    names = list(spec.channelnames)
+    """The channels [begin, end) that hold a plate's colour, and what they are where that is not R, G, B or Y
+    (for a warning; '' otherwise): R, G, B; else the R, G, B of its one colour layer, or of the one named rgba,
+    beauty or combined (Blender's multilayer EXR: ViewLayer.Combined); else one grey channel (Y, else the first).
+    A render's other layers (AOVs) and its alpha are never decoded into memory."""
+    names = channel_names(spec.channelnames)
     layers = rgb_layers(names)
     if "" in layers:
         return layers[""], layers[""] + 3, ""
@@ -109,9 +121,11 @@ def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
             raise VideomatteError(f"{path} has no R, G, B channels but several colour layers ({', '.join(layers)}): "
                                   "which one is the plate?", code="input",
                                   hint="write the plate's layer as R, G, B (Nuke: a Shuffle before the Write)")
-        return layers[chosen[0]], layers[chosen[0]] + 3, chosen[0]
-    grey = names.index("Y") if "Y" in names else 0
-    return grey, grey + 1, ""
+        return layers[chosen[0]], layers[chosen[0]] + 3, f"{chosen[0]} layer"
+    if "Y" in names or len(names) == 1:
+        grey = names.index("Y") if "Y" in names else 0
+        return grey, grey + 1, ""
+    return 0, 1, f"first channel, {spec.channelnames[0]}, as grey (of {', '.join(spec.channelnames[:6])})"
 
 
 def is_half(spec: oiio.ImageSpec, channels: tuple[int, int]) -> bool:

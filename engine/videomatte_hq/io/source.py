@@ -158,9 +158,9 @@ class SequenceSource(FrameSource):
         if unused:
             warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
                  "--input-colorspace (or an --ocio-config that has its space) if that is wrong")
-        begin, end, layer = colour_channels(spec, first)
-        if layer:
-            warn(f"{first.name} has no R, G, B channels: the plate is its {layer} layer")
+        begin, end, which = colour_channels(spec, first)
+        if which:
+            warn(f"{first.name} has no R, G, B channels: the plate is its {which}")
         self.half = is_half(spec, (begin, end))  # the half-float conversion's plates
         if has_overscan(spec):
             warn(f"{first.name} has overscan (data window {spec.x},{spec.y} {spec.width}x{spec.height} beyond its "
