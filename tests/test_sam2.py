@@ -233,10 +233,12 @@ def test_missing_model_and_bad_name_fail_in_preflight(tmp_path, shot_png):
     assert proc.returncode == 3
     assert f"SAM2 checkpoint not found: {tmp_path / 'root' / 'third_party' / 'ultralytics' / 'sam2_l.pt'}" in proc.stderr
     assert "videomatte-hq models install sam2_l --from FILE" in proc.stderr and not out.exists()
+    assert "or, without model files: --segment-backend flow (weight-free" in proc.stderr
     proc = run_cli("-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", out,
                    env={"VIDEOMATTE_HQ_ROOT": str(tmp_path / "root")})  # both default model files missing
     assert proc.returncode == 3 and "SAM2 checkpoint not found" in proc.stderr
     assert "MEMatte checkpoint not found" in proc.stderr and "models install mematte" in proc.stderr
+    assert "or, without model files: --segment-backend flow --refine-backend closed_form" in proc.stderr
     proc = run_cli("-i", shot_png["input"], "--anchor-mask", shot_png["anchor"], "-o", out,
                    "--sam-model", tmp_path / "my_sam.pt", "--refine-backend", "closed_form")
     assert proc.returncode == 3 and "'my_sam.pt' is not one ultralytics recognises" in proc.stderr

@@ -161,16 +161,23 @@ def _after_segment_start(layout: OutputLayout, frames: list[int], warn) -> list[
     return [f for f in frames if f >= start]
 
 
+WEIGHT_FREE = {"segment": "flow", "refine": "closed_form"}  # each stage's backend that needs no model file
+
+
 def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, str]]]:
     """Each stage's model files with their sha256; every missing or refused file is reported at once."""
-    models, errors = {}, []
+    models, errors, missing = {}, [], []
     for stage in stages:
         try:
             paths = STAGE_MODULES[stage].backend_class(config.backend(stage)).model_files(config)
         except ModelFileError as exc:
             errors.append(exc)
+            missing += [stage] if exc.code == "model_missing" else []
             continue
         models[stage] = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+    if missing:  # a first run, before any download: what runs without them
+        options = " ".join(f"--{stage}-backend {WEIGHT_FREE[stage]}" for stage in missing)
+        errors[-1].hint += f"\nor, without model files: {options} (weight-free, softer edges)"
     if len(errors) > 1:
         raise ModelFileError("; ".join(e.message for e in errors), hint="\n".join(e.hint for e in errors),
                              code=errors[0].code)
