@@ -544,7 +544,8 @@ def test_hdr_video_is_warned(tmp_path):
 def test_outputs_keep_the_plate_format(tmp_path):
     """A 2x anamorphic plate (EXR pixelAspectRatio 2) whose display window starts at (10, 6): the alpha and the
     layered matte EXR carry both, so a compositor reads them in the plate's format; the pixels are matted as they
-    are, and a resumed run reads its alphas back."""
+    are, and a resumed run reads its alphas back. Its anchor may be drawn over the desqueezed picture (128x48, as a
+    viewer shows it): resized to the stored 64x48 with a warning (it was refused: "different aspect ratio")."""
     for frame in (1, 2):
         spec = oiio.ImageSpec(64, 48, 3, oiio.HALF)
         spec.channelnames = ("R", "G", "B")
@@ -554,10 +555,15 @@ def test_outputs_keep_the_plate_format(tmp_path):
         out = oiio.ImageOutput.create(path)
         assert out.open(path, spec) and out.write_image(render_frame(48, 64, frame, 3)[0] ** 2.2), out.geterror()
         out.close()
-    write_image(tmp_path / "anchor.png", (render_frame(48, 64, 1, 3)[1] > 0.5).astype(np.float32), "uint8", ("Y",))
+    roto = (render_frame(48, 64, 1, 3)[1] > 0.5).astype(np.float32)
+    write_image(tmp_path / "anchor.png", np.repeat(roto, 2, axis=1), "uint8", ("Y",))
     report = run_api({"input": tmp_path / "ana.####.exr", "anchor": tmp_path / "anchor.png"}, tmp_path / "out",
                      alpha_format="exr16", matte_exr=True)
-    assert report.status == "ok"
+    assert report.status == "ok" and "anchor mask anchor.png is 128x48, the plate desqueezed (pixel aspect 2); " \
+        "resized to the plate's stored 64x48" in report.warnings
+    assert np.array_equal(load_anchor(tmp_path / "anchor.png", 64, 48, print, pixel_aspect=2.0), roto)
+    with pytest.raises(VideomatteError, match="different aspect ratio"):
+        load_anchor(tmp_path / "anchor.png", 64, 48, print)
     for path in (tmp_path / "out" / "alpha" / "000002.exr", tmp_path / "out" / "matte" / "000002.exr"):
         spec = read_pixels(path)[1]
         assert spec.get_float_attribute("PixelAspectRatio") == 2.0, path

@@ -36,22 +36,28 @@ def _same_aspect(size: tuple[int, int], plate: tuple[int, int]) -> bool:
     return abs(size[0] / size[1] - plate[0] / plate[1]) <= ASPECT_TOLERANCE * (plate[0] / plate[1])
 
 
-def load_anchor(path: Path, width: int, height: int, warn, option: str = "--anchor-mask") -> np.ndarray:
-    """The anchor as float32 (H, W) in [0, 1] at plate size; `option` is the one that named the file."""
+def load_anchor(path: Path, width: int, height: int, warn, option: str = "--anchor-mask",
+                pixel_aspect: float = 1.0) -> np.ndarray:
+    """The anchor as float32 (H, W) in [0, 1] at plate size; `option` is the one that named the file. An anchor
+    of an anamorphic plate (`pixel_aspect` ≠ 1) may be drawn over the desqueezed picture, as a viewer shows it."""
     if not path.is_file():
         raise VideomatteError(f"anchor mask not found: {path}", hint=f"check {option}", code="anchor")
     pixels, spec = read_image(path)
     mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(channel_names(spec.channelnames)), path), 0.0, 1.0)
     h, w = mask.shape
     if (w, h) != (width, height):
-        if not _same_aspect((w, h), (width, height)):
+        if pixel_aspect != 1.0 and _same_aspect((w, h), (width * pixel_aspect, height)):
+            warn(f"anchor mask {path.name} is {w}x{h}, the plate desqueezed (pixel aspect {pixel_aspect:g}); resized "
+                 f"to the plate's stored {width}x{height}")
+        elif _same_aspect((w, h), (width, height)):
+            warn(f"anchor mask {path.name} is {w}x{h}; resized to the plate's {width}x{height}")
+        else:
             turned = _same_aspect((h, w), (width, height))  # drawn over a phone clip's other orientation
             hint = "export the anchor at plate resolution (or the same aspect ratio) for this shot"
             if turned:
                 hint = "draw the anchor on the plate as players show it: a phone clip flagged to turn is read turned"
             raise VideomatteError(f"anchor mask {path} is {w}x{h} but the plate is {width}x{height} (different aspect "
                                   f"ratio{', turned 90°' if turned else ''})", hint=hint, code="anchor")
-        warn(f"anchor mask {path.name} is {w}x{h}; resized to the plate's {width}x{height}")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if w > width else cv2.INTER_LINEAR)
     coverage = float((mask >= 0.5).mean())
     if coverage == 0.0:

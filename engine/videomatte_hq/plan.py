@@ -259,7 +259,7 @@ def _set_anchors(plan: RunPlan, warn) -> None:
                                   hint="give a frame inside the range, or leave that extra anchor out" if extra else
                                   "set --anchor-frame to a frame inside the range", code="anchor")
         option = f"--extra-anchor {frame}=PATH" if extra else "--anchor-mask"
-        plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn, option)
+        plan.anchors[frame] = load_anchor(Path(path), source.width, source.height, warn, option, source.pixel_aspect)
         plan.anchor_files[frame] = {"path": str(path), "sha256": file_sha256(Path(path))}
 
 
