@@ -76,6 +76,22 @@ def test_acescg_plate_feeds_the_models_what_the_srgb_original_does(plates):
     assert (untagged.chosen_by, untagged.fast) == ("default", True)  # EXR: linear Rec.709, the exact table path
 
 
+def test_floating_point_tiffs_are_linear_by_default(plates, tmp_path):
+    """An untagged float or half TIFF is scene-linear (Nuke's float LUT default), as an EXR: it feeds the models
+    what the sRGB original does (it was read as sRGB: every pixel darker); a 16-bit TIFF stays sRGB."""
+    srgb = plates["srgb"]
+    linear = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(srgb), "srgb_rec709_scene", "lin_rec709").get_pixels(
+        oiio.FLOAT)
+    for name, pixels, fmt in (("float", linear, oiio.FLOAT), ("half", linear, oiio.HALF), ("u16", srgb, oiio.UINT16)):
+        path = tmp_path / f"{name}.1001.tif"
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), oiio.ImageSpec(32, 24, 3, fmt)) and out.write_image(pixels), out.geterror()
+        out.close()
+        source = open_source(str(path), "auto", lambda message: None)
+        assert (source.colour.chosen_by, source.colour.linear) == ("default", name != "u16"), name
+        assert np.abs(source.read(1001) - srgb).max() < (2e-3 if name == "half" else 1e-5), name
+
+
 def test_unknown_colour_space_fails_with_suggestions(plates):
     with pytest.raises(VideomatteError) as bad:
         model_input(plates["root"] / "aces" / "p.1001.exr", "ACEScgg")

@@ -82,8 +82,8 @@ def main_command(
                                         "foreground layer"),
     input_colorspace: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                                    help="auto (plate metadata or EXR chromaticities, else "
-                                                        "EXR = linear Rec.709, others sRGB) | any OCIO colour "
-                                                        "space, e.g. ACEScg"),
+                                                        "EXR and float files linear Rec.709, others sRGB) | any OCIO "
+                                                        "colour space, e.g. ACEScg"),
     ocio_config: Optional[str] = typer.Option(None, rich_help_panel=IO,
                                               help="OCIO config (default: $OCIO, else the built-in ACES config)"),
     video_rotation: Optional[str] = typer.Option(None, rich_help_panel=IO,

@@ -43,8 +43,9 @@ class IOConfig(_Section):
     anchor_mask: Optional[str] = None
     anchor_frame: Optional[int] = None
     extra_anchors: dict[int, str] = Field(default_factory=dict, description="frame -> mask path; re-anchor there")
-    input_colorspace: str = Field("auto", description="auto (the plate's metadata, else EXR = linear Rec.709, "
-                                                        "others sRGB) or any colour space of the OCIO config")
+    input_colorspace: str = Field("auto", description="auto (the plate's metadata, else EXR and float files "
+                                                        "linear Rec.709, others sRGB) or any colour space of the OCIO "
+                                                        "config")
     ocio_config: Optional[str] = Field(None, description="OCIO config file (default: $OCIO, else OpenImageIO's "
                                                          "built-in ACES config)")
     video_rotation: Literal["auto", "ignore"] = Field("auto", description="auto: a video flagged to play turned (a "

@@ -128,6 +128,11 @@ def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
     return 0, 1, f"first channel, {spec.channelnames[0]}, as grey (of {', '.join(spec.channelnames[:6])})"
 
 
+def is_floating(spec: oiio.ImageSpec, channels: tuple[int, int]) -> bool:
+    """Whether the channels [begin, end) hold floating-point values (half, float): scene-linear by convention."""
+    return all(spec.channelformat(c).basetype in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE) for c in range(*channels))
+
+
 def is_half(spec: oiio.ImageSpec, channels: tuple[int, int]) -> bool:
     """Whether the channels [begin, end) are stored as half floats."""
     return all(spec.channelformat(c) == oiio.HALF for c in range(*channels))

@@ -139,10 +139,11 @@ def _unknown(option: str, value: str, path: str, config: oiio.ColorConfig, known
 
 
 def plate_colour(option: str, ocio_config: str | None, foreground_space: str | None, suffix: str,
-                 metadata: str | None, chromaticities=None) -> PlateColour:
+                 metadata: str | None, chromaticities=None, floating: bool = False) -> PlateColour:
     """How a plate's pixels become model input and scene-linear foreground; `foreground_space` (a name, alias
     or role) overrides the foreground's space (default: the plate's own when linear). With `auto`, the file's
-    colour-space tag, else the primaries its (linear) `chromaticities` declare, else the default."""
+    colour-space tag, else the primaries its (linear) `chromaticities` declare, else the default: linear Rec.709
+    for EXR/HDR and for any file of `floating`-point pixels (a float TIFF: Nuke's float LUT default), else sRGB."""
     path = str(ocio_config or os.environ.get("OCIO", ""))
     config = colour_config(str(ocio_config) if ocio_config else "")
     known = _known(config)
@@ -151,7 +152,7 @@ def plate_colour(option: str, ocio_config: str | None, foreground_space: str | N
         declared = space_of_primaries(chromaticities) if suffix.lower() in LINEAR_EXTENSIONS else None
         space, chosen_by = (tagged[metadata], "metadata") if metadata in tagged else (
             (tagged[declared], "chromaticities") if declared in tagged else (
-                LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS else SRGB, "default"))
+                LINEAR_REC709 if suffix.lower() in LINEAR_EXTENSIONS or floating else SRGB, "default"))
     else:
         space, chosen_by = _as_known(option, known), "option"
         space = space if space in known else LEGACY.get(option.lower(), option)

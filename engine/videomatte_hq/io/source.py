@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour, space_of_primaries
-from .images import (colour_channels, frame_size, has_overscan, image_suffix, is_half, read_image,
+from .images import (colour_channels, frame_size, has_overscan, image_suffix, is_floating, is_half, read_image,
                      read_spec)
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern, sequences_in
@@ -21,8 +21,8 @@ from .video import VIDEO_EXTENSIONS, VideoFile
 
 Warn = Callable[[str], None]
 Progress = Callable[[int], None]
-# (file suffix, the file's colour-space tag, its chromaticities) -> its colour
-Colour = Callable[[str, "str | None", "tuple[float, ...] | None"], PlateColour]
+# (file suffix, the file's colour-space tag, its chromaticities, whether its pixels are floating-point) -> its colour
+Colour = Callable[..., PlateColour]
 
 
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
@@ -151,14 +151,16 @@ class SequenceSource(FrameSource):
         first = sequence.path(sequence.frames[0])
         spec = read_spec(first)
         tag, primaries = spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
+        begin, end, which = colour_channels(spec, first)
+        floating = is_floating(spec, (begin, end))
         super().__init__(sequence.pattern, sequence.frames, *frame_size(spec),
-                         colour(sequence.suffix, tag, primaries), warn, threads,
+                         colour(sequence.suffix, tag, primaries, floating), warn, threads,
                          spec.get_float_attribute("PixelAspectRatio", 1.0), (spec.full_x, spec.full_y))
         unused = _unused_colour_metadata(self.colour, tag, primaries, spec.get_string_attribute("dpx:Transfer"))
         if unused:
-            warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {sequence.suffix}): pass "
+            kind = f"{'floating-point ' if floating else ''}{sequence.suffix}"
+            warn(f"{first.name} {unused}; read as {self.colour.space} (the default for {kind}): pass "
                  "--input-colorspace (or an --ocio-config that has its space) if that is wrong")
-        begin, end, which = colour_channels(spec, first)
         if which:
             warn(f"{first.name} has no R, G, B channels: the plate is its {which}")
         self.half = is_half(spec, (begin, end))  # the half-float conversion's plates
