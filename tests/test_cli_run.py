@@ -183,3 +183,17 @@ def test_help_groups_options():
     for panel in ("Input / output", "Anchor", "Segmentation & trimap", "Refinement", "Runtime"):
         assert panel in proc.stdout
     assert "validate-config" in proc.stdout
+
+
+def test_make_example_writes_the_quick_start_shot(tmp_path):
+    """The README's first command: the shot it prints exists, frame for frame; a size, count or format it cannot
+    write is refused before anything is (a zero width ended in an OpenEXR error after the folder was made)."""
+    proc = run_cli("make-example", tmp_path / "ex", "--width", 48, "--height", 32, "--frames", 3, "--format", "png",
+                   check=True)
+    assert proc.stdout.splitlines() == [f"plate:  {tmp_path / 'ex' / 'plate' / 'plate.####.png'}",
+                                        f"anchor: {tmp_path / 'ex' / 'anchor.png'}"]
+    plate = sorted(p.name for p in (tmp_path / "ex" / "plate").iterdir())
+    assert plate == [f"plate.{f}.png" for f in (1001, 1002, 1003)]
+    for bad in (("--width", 0), ("--frames", 0), ("--format", "jpg")):
+        proc = run_cli("make-example", tmp_path / "bad", *bad)
+        assert proc.returncode == 2 and bad[0] in proc.stderr and not (tmp_path / "bad").exists()

@@ -266,13 +266,15 @@ def validate_config(file: str = typer.Argument(..., help="JSON or YAML config fi
 @app.command("make-example")
 def make_example_command(
     out: str = typer.Argument(..., help="Folder for the generated shot"),
-    width: int = typer.Option(320), height: int = typer.Option(180), frames: int = typer.Option(12),
-    first: int = typer.Option(1001, help="First frame number"),
+    width: int = typer.Option(320, min=16), height: int = typer.Option(180, min=16),
+    frames: int = typer.Option(12, min=1), first: int = typer.Option(1001, help="First frame number"),
     fmt: str = typer.Option("exr", "--format", help="exr (linear half) | png (8-bit sRGB)"),
 ) -> None:
     """Write a generated example shot (plate sequence, anchor.png, ground-truth alpha) to try the tool on."""
     from .synthetic import make_example
 
+    if fmt not in ("exr", "png"):
+        raise typer.BadParameter(f"{fmt!r} is not exr or png", param_hint="--format")
     paths = make_example(out, width, height, frames, first, fmt)
     typer.echo(f"plate:  {paths['input']}\nanchor: {paths['anchor']}")
 
