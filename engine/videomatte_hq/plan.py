@@ -190,10 +190,13 @@ def _file_id(stat: os.stat_result) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-def _replaced_by_write(path: Path) -> tuple[int, int]:
+def _replaced_by_write(path: Path, folders: dict[Path, str]) -> tuple[int, int]:
     """The file a write to `path` replaces: writes rename over the name itself, so a symlink there is replaced, not
-    its target; symlinked folders above it are followed (and another case of the name, on macOS and Windows)."""
-    return _file_id(os.lstat(os.path.join(os.path.realpath(path.parent), path.name)))
+    its target; symlinked folders above it are followed (and another case of the name, on macOS and Windows).
+    `folders` caches each folder's real path (a resumed shot has thousands of files in a few folders)."""
+    if path.parent not in folders:
+        folders[path.parent] = os.path.realpath(path.parent)
+    return _file_id(os.lstat(os.path.join(folders[path.parent], path.name)))
 
 
 def _refuse_writing_over_inputs(layout: OutputLayout, frames: list[int], stages: list[str],
@@ -203,9 +206,13 @@ def _refuse_writing_over_inputs(layout: OutputLayout, frames: list[int], stages:
     before anything is written. Only outputs that exist can be inputs, so a fresh folder costs nothing."""
     outputs = [*([layout.trimap_path(f) for f in frames] if "segment" in stages else []),
                *([p for f in frames for p in layout.refine_paths(f)] if "refine" in stages else [])]
-    existing = {_replaced_by_write(p): p for p in outputs if p.exists()}
+    folders: dict[Path, str] = {}
+    existing = {_replaced_by_write(p, folders): p for p in outputs if p.exists()}
     for path, what in inputs.items() if existing else ():
-        output = existing.get(_file_id(path.stat())) if path.exists() else None
+        try:
+            output = existing.get(_file_id(path.stat()))
+        except OSError:  # a missing anchor: its own error follows
+            continue
         if output is not None:
             named = "" if os.path.abspath(output) == os.path.abspath(path) else f" (as {output})"
             raise VideomatteError(f"{path}, {what}, is also an output of this run{named}: the run would write over "
