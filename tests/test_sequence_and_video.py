@@ -257,6 +257,41 @@ def test_rotated_video_is_matted_turned(tmp_path):
     assert "draw the anchor on the plate as players show it" in error.value.hint
 
 
+def _with_display_matrix(path, target, matrix):
+    """`path` with its track's display matrix (tkhd, 16.16 fixed point as a, b, c, d: x' = a x + c y) set, into
+    `target`: a mirror or an odd angle, which PyAV cannot write."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    tkhd = data.find(b"tkhd")
+    assert data[tkhd + 4] == 0  # a version-0 box, as the mp4 muxer writes short clips
+    a, b, c, d = (round(v * 65536) for v in matrix)
+    struct.pack_into(">9i", data, tkhd + 44, a, b, 0, c, d, 0, 0, 0, 1 << 30)
+    target.write_bytes(bytes(data))
+
+
+def test_display_matrices_as_blender_shows_them(tmp_path):
+    """A mirror in a display matrix (a front camera) and a rotation that is not a quarter turn: matted as Blender
+    4.4+ shows them (checked in bpy 4.5.15 and 5.0.1: quarter turns by the matrix's angle only, a mirror not
+    applied, any other angle as stored), each with a warning; a turn of 60° was rounded to 90° before."""
+    _write_video(tmp_path / "plain.mp4", frames=3)
+    stored = dict(open_source(str(tmp_path / "plain.mp4"), "auto", print).iter_frames([0, 1, 2]))
+    cos, sin = np.cos(np.radians(60)), np.sin(np.radians(60))
+    cases = {"hflip": ((-1, 0, 0, 1), 2, "mirrored"), "vflip": ((1, 0, 0, -1), 0, "mirrored"),
+             "front": ((0, 1, 1, 0), 3, "mirrored"), "odd": ((cos, sin, -sin, cos), 0, "rotated 60° clockwise")}
+    for name, (matrix, turns, said) in cases.items():
+        _with_display_matrix(tmp_path / "plain.mp4", tmp_path / f"{name}.mp4", matrix)
+        warnings = []
+        source = open_source(str(tmp_path / f"{name}.mp4"), "auto", warnings.append)
+        for frame, image in source.iter_frames([2, 0]):
+            assert np.array_equal(image, np.rot90(stored[frame], turns)), name
+        assert f"{name}.mp4 is flagged to play {said}" in warnings[0] and "as Blender shows it" in warnings[0]
+        assert len(warnings) == 1 + bool(turns)  # and the turn's own
+        quiet = []
+        assert np.array_equal(open_source(str(tmp_path / f"{name}.mp4"), "auto", quiet.append,
+                                          video_rotation="ignore").read(1), stored[1]) and not quiet
+
+
 def test_untagged_hd_video_is_read_as_bt709(tmp_path):
     """One lossless frame of BT.709 green (Y'CbCr 173, 42, 26): an HD stream that does not say its matrix is read
     as BT.709, as players and hosts read it (swscale's BT.601 default gave red 20, blue 9); a standard-definition

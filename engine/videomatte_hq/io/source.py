@@ -246,12 +246,19 @@ class VideoSource(FrameSource):
                  "B-frames in AVI): frames are numbered in the order the decoder gives them, as FFmpeg does, and "
                  "every pass decodes from its first frame, slowly backwards: for a long clip, convert it to an image "
                  "sequence first (ffmpeg -i CLIP plate.%04d.png)")
+        if turn and self.video.odd_rotation is not None:
+            warn(f"{path.name} is flagged to play rotated {-self.video.odd_rotation:g}° clockwise, not a quarter "
+                 "turn: it is matted as stored, as Blender shows it (players rotate it)")
+        if turn and self.video.mirrored:
+            warn(f"{path.name} is flagged to play mirrored (a front camera's clip): it is matted unmirrored, as "
+                 "Blender shows it (players mirror it); draw the anchor on that picture")
         if self.video.turns:
             ccw = self.video.rotation  # counter-clockwise, as FFmpeg gives it: a portrait phone clip says 270
             words = "180°" if ccw == 180 else f"{360 - ccw}° clockwise" if ccw > 180 else f"{ccw}° counter-clockwise"
+            shown = "Blender 4.4+ shows it" if self.video.mirrored else "players and Blender 4.4+ show it"
             warn(f"{path.name} is flagged to play turned {words} (a phone clip): it is matted turned, "
-                 f"{self.width}x{self.height}, as players and Blender 4.4+ show it; for a host that shows it "
-                 "unturned, pass --video-rotation ignore")
+                 f"{self.width}x{self.height}, as {shown}; for a host that shows it unturned, pass --video-rotation "
+                 "ignore")
 
     def files(self, frames: list[int]) -> list[Path]:
         return [self.video.path]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
+from av.sidedata.sidedata import Type as SideData
 
 from ..errors import VideomatteError
 
@@ -16,6 +19,7 @@ SD_HEIGHT = 576  # the tallest standard-definition picture (PAL): taller untagge
 UNSPECIFIED_MATRIX = {2, 3}  # AVColorSpace unspecified, reserved
 REVERSE_CHUNK = 16  # frames decoded forward per chunk when walking a video backwards
 REORDER_PROBE = 8  # pictures decoded to tell decode times from presentation times
+QUARTER_TOLERANCE = 1.0  # degrees: a display rotation this close to a quarter turn is one (as FFmpeg's autorotate)
 # High-dynamic-range transfer functions (FFmpeg's AVColorTransferCharacteristic) and wide-gamut primaries
 # (AVColorPrimaries: BT.2020, DCI-P3, Display P3): a stream tagged so is not the sRGB-like video the default assumes.
 TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
@@ -34,14 +38,30 @@ def _rising(times: list[int | None]) -> bool:
     return all(a is not None and b is not None and a < b for a, b in zip(times, times[1:]))
 
 
-def _first_pictures(path: Path, count: int) -> list[tuple[int | None, float]]:
-    """The pts and display rotation of the first `count` pictures the decoder puts out, from a fresh open (a raw
-    stream cannot seek back); fewer where the file is damaged (the check names the frame)."""
+class Picture(NamedTuple):
+    """What the first pictures a decoder puts out say of the stream."""
+
+    pts: int | None
+    rotation: float  # counter-clockwise degrees of the display matrix (FFmpeg's av_display_rotation_get)
+    mirrored: bool  # the display matrix also mirrors the picture (a front camera's)
+
+
+def _mirrored(frame: av.VideoFrame) -> bool:
+    for data in frame.side_data:
+        if data.type == SideData.DISPLAYMATRIX:
+            a, b, _, c, d, *_ = struct.unpack("=9i", bytes(data))
+            return a * d - b * c < 0
+    return False
+
+
+def _first_pictures(path: Path, count: int) -> list[Picture]:
+    """The first `count` pictures the decoder puts out, from a fresh open (a raw stream cannot seek back); fewer
+    where the file is damaged (the check names the frame)."""
     found = []
     with av.open(str(path)) as container:
         try:
             for frame in islice(container.decode(_picture(container)), count):
-                found.append((frame.pts, frame.rotation))
+                found.append(Picture(frame.pts, frame.rotation, _mirrored(frame)))
         except av.FFmpegError:
             pass
     return found
@@ -49,7 +69,8 @@ def _first_pictures(path: Path, count: int) -> list[tuple[int | None, float]]:
 
 class VideoFile:
     """Random access by frame index: a packet scan gives every frame's pts, seeks go to keyframes. With `turn`,
-    frames are turned by the stream's rotation flag, as FFmpeg, players and Blender 4.4+ show them."""
+    frames are turned by the stream's rotation flag as Blender 4.4+ shows them (a quarter turn as FFmpeg and
+    players too; a mirror and other angles not)."""
 
     def __init__(self, path: Path, turn: bool) -> None:
         self.path = path
@@ -82,9 +103,15 @@ class VideoFile:
             raise VideomatteError(f"video {path} has no decodable frames", hint="check the file", code="unreadable")
         # Where the pts cannot order the pictures (a raw stream has none), frames are numbered as the decoder puts
         # them out, as FFmpeg does, and every read decodes from the start (no seek lands on a known frame).
-        self.in_decode_order = None in pts or maybe_decode_times and not _rising([t for t, _ in first])
+        self.in_decode_order = None in pts or maybe_decode_times and not _rising([p.pts for p in first])
         self.pts = list(range(len(pts))) if self.in_decode_order else sorted(pts)
-        self.rotation = round(first[0][1] / 90) * 90 % 360 if first else 0  # counter-clockwise, quarter turns
+        # The display rotation as Blender 4.4+ applies it (checked in bpy 4.5 and 5.0): quarter turns only, by the
+        # matrix's angle; another angle leaves the picture as stored, and a mirror in the matrix is not applied.
+        angle = first[0].rotation if first else 0.0
+        quarter = round(angle / 90) * 90
+        self.rotation = quarter % 360 if abs(angle - quarter) < QUARTER_TOLERANCE else 0  # counter-clockwise
+        self.odd_rotation = None if self.rotation or abs(angle) < QUARTER_TOLERANCE else angle
+        self.mirrored = bool(first) and first[0].mirrored
         self.high_bit_depth = depth > 8
         # Frames are numbered in the order shown. A host that places a video's frames by time (Blender, an editor)
         # puts frame i at round(t / mean duration): where that differs (a variable-rate phone clip), its frame
