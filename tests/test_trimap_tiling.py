@@ -187,3 +187,26 @@ def test_quantized_alpha_is_what_the_file_holds(alpha_format, top, dtype):
     q = quantize(alpha, alpha_format)
     assert q.stored.dtype == dtype and q.stored.tolist() == [[0, 0, round(0.3 * top), top, top]]
     assert q.values.dtype == np.float32 and np.array_equal(q.values, q.stored.astype(np.float32) / np.float32(top))
+
+
+@pytest.mark.parametrize("method", ["cf", "lbdm"])
+def test_closed_form_solves_only_the_box_around_the_band(method):
+    """The closed-form refine solves each tile in the box around its unknown pixels: the same alpha, bit for bit,
+    as the whole tile's solve (a band crossing a corner, one along an edge, one touching two borders)."""
+    from types import SimpleNamespace
+
+    from videomatte_hq.refine.closed_form import ClosedFormBackend
+
+    config = SimpleNamespace(refinement=SimpleNamespace(closed_form_method=method),
+                             runtime=SimpleNamespace(cpu_threads=1))
+    backend = ClosedFormBackend(config, print)
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.random((96, 128, 3)), (0, 0), 2.0)
+    yy, xx = np.mgrid[:96, :128]
+    for subject in ((yy - 20) ** 2 + (xx - 30) ** 2 < 900, xx < 100, (yy < 40) & (xx > 70)):
+        trimap = subject.astype(np.float64)
+        band = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((5, 5), np.uint8)) > 0
+        trimap[band] = 0.5
+        whole = backend._solve_box(image, trimap)
+        boxed = backend._solve(image, trimap)
+        assert np.array_equal(boxed, whole) and 0 < boxed[band].mean() < 1
