@@ -45,8 +45,8 @@ class ClosedFormBackend:
     def _solve(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         """The tile's alpha, solved in the box around its unknown pixels: a pixel's Laplacian row comes from the
         windows it lies in, which reach WINDOW_REACH px, so the box gives the same unknown rows, right-hand side
-        and pixel order as the whole tile (the same alpha, bit for bit) without the Laplacian of the rest (a band
-        crossing a tile leaves most of it known: a frame's refine 30-40 % sooner)."""
+        and pixel order as the whole tile (the same alpha, bit for bit) without the Laplacian of the rest: a
+        1080p frame's refine 7-37 % sooner (the less of its tiles the band's boxes cover, the more)."""
         ys, xs = np.nonzero(trimap == 0.5)
         alpha = trimap.copy()
         if len(ys):
