@@ -93,7 +93,7 @@ class VideoFile:
                 # larger is BT.709, as players and compositing hosts read it (saturated colours shift otherwise).
                 untagged = stream.codec_context.colorspace in UNSPECIFIED_MATRIX
                 self.matrix = "ITU709" if untagged and self.height > SD_HEIGHT else None
-                time_base, rate = stream.time_base, stream.average_rate
+                time_base = stream.time_base
             first = _first_pictures(path, REORDER_PROBE if maybe_decode_times else 1) if pts else []
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise VideomatteError(f"cannot open video {path}: {exc}",
@@ -120,7 +120,7 @@ class VideoFile:
         by_time = np.round((np.asarray(self.pts, np.float64) - self.pts[0]) / step) if step else None
         self.off_rate = 0 if by_time is None or self.in_decode_order else \
             int((by_time != np.arange(len(self.pts))).sum())
-        self.rate = 1.0 / float(step * time_base) if step and not self.in_decode_order else float(rate or 0)
+        self.rate = 1.0 / float(step * time_base) if step else 0.0
         self.turns = self.rotation // 90 if turn else 0  # quarter turns counter-clockwise
         if self.turns % 2:  # on its side: the picture's width is the stored height
             self.width, self.height, self.pixel_aspect = self.height, self.width, 1.0 / self.pixel_aspect
