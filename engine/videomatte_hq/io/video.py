@@ -105,7 +105,7 @@ class VideoFile:
         # them out, as FFmpeg does, and every read decodes from the start (no seek lands on a known frame).
         self.in_decode_order = None in pts or maybe_decode_times and not _rising([p.pts for p in first])
         self.pts = list(range(len(pts))) if self.in_decode_order else sorted(pts)
-        # The display rotation as Blender 4.4+ applies it (checked in bpy 4.5 and 5.0): quarter turns only, by the
+        # The display rotation as Blender 4.4+ applies it (checked in Blender 4.5 and 5.0): quarter turns only, by the
         # matrix's angle; another angle leaves the picture as stored, and a mirror in the matrix is not applied.
         angle = first[0].rotation if first else 0.0
         quarter = round(angle / 90) * 90
