@@ -292,6 +292,27 @@ def test_display_matrices_as_blender_shows_them(tmp_path):
                                           video_rotation="ignore").read(1), stored[1]) and not quiet
 
 
+def test_interlaced_video_is_warned_about(tmp_path):
+    """1080i broadcast or DV footage: each frame two woven fields, read as stored (FFmpeg's decode), with a warning
+    that the matte will comb where the subject moves and how to deinterlace; a progressive clip says nothing."""
+    import av
+
+    encode_video(tmp_path / "field.mp4", [(render_frame(64, 96, i, 4)[0] * 255).round().astype(np.uint8)
+                                          for i in range(4)], None, **{"x264-params": "interlaced=1:tff=1"})
+    warnings = []
+    source = open_source(str(tmp_path / "field.mp4"), "auto", warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith("field.mp4 is interlaced: each frame is two fields woven")
+    assert "-vf bwdif" in warnings[0]
+    with av.open(str(tmp_path / "field.mp4")) as container:
+        decoded = next(container.decode(video=0))
+    assert decoded.interlaced_frame
+    assert np.array_equal(source.read(0), decoded.to_ndarray(format="rgb24").astype(np.float32) / 255)
+    _write_video(tmp_path / "progressive.mp4", frames=2)
+    quiet = []
+    open_source(str(tmp_path / "progressive.mp4"), "auto", quiet.append)
+    assert not quiet
+
+
 def test_untagged_hd_video_is_read_as_bt709(tmp_path):
     """One lossless frame of BT.709 green (Y'CbCr 173, 42, 26): an HD stream that does not say its matrix is read
     as BT.709, as players and hosts read it (swscale's BT.601 default gave red 20, blue 9); a standard-definition

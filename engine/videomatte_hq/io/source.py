@@ -241,6 +241,10 @@ class VideoSource(FrameSource):
                  f"shown (0-{len(self.frames) - 1}), and a host that places them by time (Blender, an editor) shows "
                  "other frames at those numbers: convert it to a constant-rate image sequence first (ffmpeg -i CLIP "
                  "-fps_mode cfr plate.%04d.png)")
+        if self.video.interlaced:
+            warn(f"{path.name} is interlaced: each frame is two fields woven together (as hosts show it unless told "
+                 "to deinterlace), so moving edges comb and so will the matte; for a clean matte deinterlace it "
+                 "first (ffmpeg -i CLIP -vf bwdif plate.%04d.png)")
         if self.video.in_decode_order:
             warn(f"{path.name} has no presentation times to order its frames by (a raw H.264 stream, or H.264 with "
                  "B-frames in AVI): frames are numbered in the order the decoder gives them, as FFmpeg does, and "

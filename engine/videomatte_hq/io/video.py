@@ -44,6 +44,7 @@ class Picture(NamedTuple):
     pts: int | None
     rotation: float  # counter-clockwise degrees of the display matrix (FFmpeg's av_display_rotation_get)
     mirrored: bool  # the display matrix also mirrors the picture (a front camera's)
+    interlaced: bool  # two fields woven into each frame (1080i broadcast, DV)
 
 
 def _mirrored(frame: av.VideoFrame) -> bool:
@@ -61,7 +62,7 @@ def _first_pictures(path: Path, count: int) -> list[Picture]:
     with av.open(str(path)) as container:
         try:
             for frame in islice(container.decode(_picture(container)), count):
-                found.append(Picture(frame.pts, frame.rotation, _mirrored(frame)))
+                found.append(Picture(frame.pts, frame.rotation, _mirrored(frame), frame.interlaced_frame))
         except av.FFmpegError:
             pass
     return found
@@ -112,6 +113,7 @@ class VideoFile:
         self.rotation = quarter % 360 if abs(angle - quarter) < QUARTER_TOLERANCE else 0  # counter-clockwise
         self.odd_rotation = None if self.rotation or abs(angle) < QUARTER_TOLERANCE else angle
         self.mirrored = bool(first) and first[0].mirrored
+        self.interlaced = bool(first) and first[0].interlaced
         self.high_bit_depth = depth > 8
         # Frames are numbered in the order shown. A host that places a video's frames by time (Blender, an editor)
         # puts frame i at round(t / mean duration): where that differs (a variable-rate phone clip), its frame
