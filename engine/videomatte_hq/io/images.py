@@ -111,8 +111,7 @@ def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
     (for a warning; '' otherwise): R, G, B; else the R, G, B of its one colour layer, or of the one named rgba,
     beauty or combined (Blender's multilayer EXR: ViewLayer.Combined); else one grey channel (Y, else the first).
     A render's other layers (AOVs) and its alpha are never decoded into memory."""
-    names = channel_names(spec.channelnames)
-    layers = rgb_layers(names)
+    layers = rgb_layers(spec.channelnames)
     if "" in layers:
         return layers[""], layers[""] + 3, ""
     if layers:
@@ -122,6 +121,7 @@ def colour_channels(spec: oiio.ImageSpec, path: Path) -> tuple[int, int, str]:
                                   "which one is the plate?", code="input",
                                   hint="write the plate's layer as R, G, B (Nuke: a Shuffle before the Write)")
         return layers[chosen[0]], layers[chosen[0]] + 3, f"{chosen[0]} layer"
+    names = channel_names(spec.channelnames)
     if "Y" in names or len(names) == 1:
         grey = names.index("Y") if "Y" in names else 0
         return grey, grey + 1, ""

@@ -108,12 +108,12 @@ class VideoFile:
         self.pts = list(range(len(pts))) if self.in_decode_order else sorted(pts)
         # The display rotation as Blender 4.4+ applies it (checked in Blender 4.5 and 5.0): quarter turns only, by the
         # matrix's angle; another angle leaves the picture as stored, and a mirror in the matrix is not applied.
-        angle = first[0].rotation if first else 0.0
+        opening = first[0] if first else Picture(None, 0.0, False, False)  # undecodable: the check names it
+        angle = opening.rotation
         quarter = round(angle / 90) * 90
         self.rotation = quarter % 360 if abs(angle - quarter) < QUARTER_TOLERANCE else 0  # counter-clockwise
         self.odd_rotation = None if self.rotation or abs(angle) < QUARTER_TOLERANCE else angle
-        self.mirrored = bool(first) and first[0].mirrored
-        self.interlaced = bool(first) and first[0].interlaced
+        self.mirrored, self.interlaced = opening.mirrored, opening.interlaced
         self.high_bit_depth = depth > 8
         # Frames are numbered in the order shown. A host that places a video's frames by time (Blender, an editor)
         # puts frame i at round(t / mean duration): where that differs (a variable-rate phone clip), its frame
