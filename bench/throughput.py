@@ -3,7 +3,7 @@ through the backend registry) and real backends; side by side with a baseline re
 
     .venv/bin/python bench/throughput.py [--frames 20] [--size 3840x2160] [--baseline caecbe5]
         [--backends noop:noop flow:closed_form] [--device cpu|cuda] [--precision fp16]
-        [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004] [--warm-up]
+        [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
 runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios, the
@@ -92,8 +92,6 @@ def main() -> None:
                              "other (default: the first frame, one pass)")
     parser.add_argument("--mematte-checkpoint")
     parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
-    parser.add_argument("--warm-up", action="store_true",
-                        help="also measure this revision with bench/warm_up.py's candidate (row 'this+warm-up')")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="vmhq-throughput-"))
@@ -106,8 +104,6 @@ def main() -> None:
 
     to_model_rgb(np.zeros((1, 1, 3), np.float16), True)
     engines = {"this": ROOT / "engine"}
-    if args.warm_up:
-        engines["this+warm-up"] = ROOT / "engine"
     if args.baseline_dir:
         engines[args.baseline] = args.baseline_dir / "engine"
     elif args.baseline:
@@ -126,8 +122,7 @@ def main() -> None:
                             "device": args.device, "precision": args.precision, "progress": "none",
                             "allow_external_paths": True, "model": args.sam_model,
                             "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode,
-                            "imgsz": args.imgsz, "anchor_frame": args.anchor_frame,
-                            "bench_warm_up": name == "this+warm-up" or None}
+                            "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
                 result = measure(engine, {k: v for k, v in settings.items() if v is not None})
                 n = result["frame_count"]
                 per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}

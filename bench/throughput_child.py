@@ -2,8 +2,7 @@
 found on PYTHONPATH (this checkout's or a baseline worktree's) on a shot, prints the report as JSON. On CUDA it
 also reports the GPU's busy fraction over the stages (NVML's utilisation: the share of time a kernel ran),
 sampled every 50 ms from the first stage_start after the preflight to the last stage_end. With the engine's
-events it also times the alphas: to the first one on disk, and per frame after it. `"bench_warm_up": true` in
-the settings installs bench/warm_up.py's candidate first."""
+events it also times the alphas: to the first one on disk, and per frame after it."""
 
 from __future__ import annotations
 
@@ -78,10 +77,6 @@ def main() -> None:
 
         segment.BACKENDS["noop"] = "noop_backends:NoopSegment"
         refine.BACKENDS["noop"] = "noop_backends:NoopRefine"
-    if settings.pop("bench_warm_up", False):  # bench/warm_up.py's candidate, this process only
-        import warm_up
-
-        warm_up.install()
     config = build_config(None, settings)
     busy = BusySampler() if settings.get("device") == "cuda" else None
     clock = AlphaClock(busy)
