@@ -124,24 +124,22 @@ def test_terminal_bar_per_stage_side_by_side(shot_png, tmp_path):
     assert all(" 6/6 " in line for line in bars[-3:]) and last.startswith("alpha written to")
 
 
-def test_refine_model_loads_and_warms_up_while_the_tracker_starts(tmp_path, shot_png):
-    """Loading a model takes seconds that do not depend on the frames, and a model on a GPU is slow on its first
-    forward: the refine backend is built, and refines a throwaway frame where it asks for one, on a thread of its
-    own while the segment backend is built and tracks the first frame (each waits here until the other has
-    started: one after the other, one would give up). The throwaway frame is not written and changes nothing."""
+def test_refine_model_loads_while_the_tracker_starts(tmp_path, shot_png):
+    """Loading a model takes seconds that do not depend on the frames: the refine backend is built on a thread of
+    its own while the segment backend is built and tracks the first frame (each waits here until the other has
+    started: one after the other, one would give up)."""
     import threading
 
     from videomatte_hq.refine.closed_form import ClosedFormBackend
     from videomatte_hq.registry import register_backend
     from videomatte_hq.segment.flow import FlowBackend
 
-    started = {stage: threading.Event() for stage in ("segment", "refine", "tracking", "warm-up")}
+    started = {stage: threading.Event() for stage in ("segment", "tracking", "refine")}
     overlapped = []
-    images: list[np.ndarray] = []
 
-    def begin(stage: str, other: str) -> None:
+    def begin(stage: str, *others: str) -> None:
         started[stage].set()
-        overlapped.append(started[other].wait(timeout=20))
+        overlapped.extend(started[other].wait(timeout=20) for other in others)
 
     class SlowFlow(FlowBackend):
         def __init__(self, config, warn) -> None:
@@ -153,35 +151,22 @@ def test_refine_model_loads_and_warms_up_while_the_tracker_starts(tmp_path, shot
             start = tracker.start
 
             def first_frame(image, mask):
-                begin("tracking", "warm-up")
+                begin("tracking")
                 return start(image, mask)
 
             tracker.start = first_frame
             return tracker
 
-    class WarmClosedForm(ClosedFormBackend):
-        wants_warm_up = True
-
+    class SlowClosedForm(ClosedFormBackend):
         def __init__(self, config, warn) -> None:
-            begin("refine", "segment")
+            begin("refine", "segment", "tracking")
             super().__init__(config, warn)
 
-        def refine(self, tiles, trimaps):
-            if not started["warm-up"].is_set():
-                begin("warm-up", "tracking")
-            images.extend(tiles)
-            return super().refine(tiles, trimaps)
-
     register_backend("segment", "slow_flow", SlowFlow)
-    register_backend("refine", "warm_closed_form", WarmClosedForm)
-    report = run_api(shot_png, tmp_path / "warm", segment_backend="slow_flow", refine_backend="warm_closed_form")
+    register_backend("refine", "slow_closed_form", SlowClosedForm)
+    report = run_api(shot_png, tmp_path / "out", segment_backend="slow_flow", refine_backend="slow_closed_form")
     assert report.status == "ok" and report.frames_written == 6
-    assert overlapped == [True, True, True, True]
-    assert not images[0].any()  # the throwaway frame's tiles come first
-
-    run_api(shot_png, tmp_path / "cold", refine_backend="closed_form")
-    warm, cold = _files(tmp_path / "warm"), _files(tmp_path / "cold")
-    assert list(warm) == list(cold) and len(warm) == 12 and all(np.array_equal(warm[n], cold[n]) for n in warm)
+    assert overlapped == [True, True, True]
 
 
 def test_a_refine_model_that_fails_to_load_stops_the_tracker(tmp_path, shot_png):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from functools import partial
 
 import numpy as np
@@ -57,12 +57,6 @@ def execute(plan: RunPlan, events: Events, cancel: threading.Event | None = None
 def _refine_backend(plan: RunPlan, events: Events):
     config = plan.config
     return refine.backend_class(config.backend("refine"))(config, events.warning)
-
-
-def _load_refiner(plan: RunPlan, events: Events, writer: WriteBehind) -> "_Refiner":
-    refiner = _Refiner(plan, events, writer, _refine_backend(plan, events))
-    refiner.warm_up()
-    return refiner
 
 
 def _writers(plan: RunPlan) -> int:
@@ -201,19 +195,6 @@ class _Refiner:
         self.memory: FrameMemory | None = None
         self.last: int | None = None
 
-    def warm_up(self) -> None:
-        """One throwaway frame of the plate's size through this tiling, for a backend that asks for it (a model on
-        a GPU): its first forward pays one-time costs (libraries and kernels loaded, cuDNN and cuBLAS set up) that
-        would otherwise delay the first alpha; in a one-pass run this happens while the tracker's first frame
-        is computed."""
-        if not getattr(self.backend, "wants_warm_up", False):
-            return
-        height, width = self.plan.source.height, self.plan.source.width
-        trimap = np.zeros((height, width), np.uint8)
-        trimap[height // 4:height - height // 4, width // 4:width - width // 4] = UNKNOWN
-        self.refiner.refine_frame(np.zeros((height, width, 3), np.float32), np.zeros((height, width, 3), np.uint8),
-                                  trimap, None)
-
     def frame(self, decoded: Decoded, trimap: np.ndarray) -> None:
         plan, layout, reuse = self.plan, self.plan.layout, self.plan.config.refinement.temporal_reuse
         frame = decoded.frame
@@ -283,9 +264,9 @@ def _segment_and_refine(plan: RunPlan, events: Events, cancel: threading.Event |
     banded = False
     with (ThreadPoolExecutor(1, thread_name_prefix="videomatte-load") as loader,
           WriteBehind(_writers(plan)) as writer):
-        # The refine model loads (and warms up) on a thread of its own while the segment model loads and tracks
-        # the first frames: neither needs the other until the first trimap is there.
-        loading = loader.submit(_load_refiner, plan, events, writer)
+        # The refine model loads on a thread of its own while the segment model loads and tracks the first frames:
+        # neither needs the other until the first trimap is there.
+        loading = loader.submit(lambda: _Refiner(plan, events, writer, _refine_backend(plan, events)))
         segmenter = _Segmenter(plan, events, writer, kept)
         with closing(background(tracked(), TRACK_AHEAD)) as frames:  # closed: the tracker stops on an error
             for decoded, trimap, subject_lost, departure in frames:

@@ -20,8 +20,6 @@ class RefineBackend(Protocol):
     default_tile: int
     default_overlap: int
     default_batch: int  # tiles per refine() call when batch_size is not set (may depend on the device)
-    # Optional: `wants_warm_up = True` has a one-pass run refine a throwaway frame while the tracker starts (a
-    # model on a GPU, whose first forward is slow); optional too: `full_frame_fits(h, w)`, `tile_canvas(...)`.
 
     @staticmethod
     def model_files(config) -> list[Path]:

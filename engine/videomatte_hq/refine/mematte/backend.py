@@ -80,7 +80,6 @@ class MEMatteBackend:
             warn(f"MEMatte checkpoint: dropped {len(report.dropped)} training-only keys (teacher_backbone.*)")
         self.model = model.to(self.device)
         cuda = self.device.type == "cuda"
-        self.wants_warm_up = cuda  # the pipeline's throwaway first frame: a cold GPU's first forward is slow
         # Tiles per forward: on the CPU batches buy nothing but memory (docs/benchmarks.md).
         tile = config.refinement.tile_size or self.default_tile
         self.default_batch = cuda_batch(torch.cuda.mem_get_info(self.device)[0], tile) if cuda else 4
