@@ -210,3 +210,31 @@ def test_closed_form_solves_only_the_box_around_the_band(method):
         whole = backend._solve_box(image, trimap)
         boxed = backend._solve(image, trimap)
         assert np.array_equal(boxed, whole) and 0 < boxed[band].mean() < 1
+
+
+def test_closed_form_solves_each_tile_with_blas_on_one_thread(monkeypatch):
+    """The tiles are solved side by side, one per pool thread; each solve's BLAS runs on one thread (OpenBLAS would
+    spread every CG step over all cores and spin between them), and the process's BLAS threads are back after."""
+    from types import SimpleNamespace
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from videomatte_hq.refine.closed_form import ClosedFormBackend
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    config = SimpleNamespace(refinement=SimpleNamespace(closed_form_method="cf"),
+                             runtime=SimpleNamespace(cpu_threads=2))
+    backend = ClosedFormBackend(config, print)
+    seen: list[set[int]] = []
+    cg = backend._pm.cg
+    monkeypatch.setattr(backend._pm, "cg", lambda *a, **k: seen.append(blas_threads()) or cg(*a, **k))
+    rng = np.random.default_rng(5)
+    image = cv2.GaussianBlur(rng.random((64, 64, 3)), (0, 0), 2.0).astype(np.float32)
+    trimap = np.zeros((64, 64), np.float32)
+    trimap[:, :24], trimap[:, 24:40] = 1.0, 0.5
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine, whatever this one has
+        alphas = backend.refine([image, image[::-1].copy()], [trimap, trimap])
+        assert blas_threads() == {2}
+    assert seen == [{1}, {1}] and all(0 < a[:, 24:40].mean() < 1 for a in alphas)
