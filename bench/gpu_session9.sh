@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU session of 2026-11-28 (ran once on an H200, then on an H100 with the tests moved first): issue 13's open
+# The GPU session of 2026-11-28 (ran on an H200, then on two H100 machines with the tests moved first): issue 13's open
 # target is 2 fps over 20 4K frames with sam2_l + MEMatte (the last GPU session measured 1.85-1.93 fps, about
 # 5.5 s of it before the first alpha). The revision measured (94a4be0) started the tracker while the refine model
 # loaded and had MEMatte refine a throwaway frame meanwhile (a cold GPU's first forward); against fc343c5 (the
