@@ -3,13 +3,14 @@ through the backend registry) and real backends; side by side with a baseline re
 
     .venv/bin/python bench/throughput.py [--frames 20] [--size 3840x2160] [--baseline caecbe5]
         [--backends noop:noop flow:closed_form] [--device cpu|cuda] [--precision fp16]
-        [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004]
+        [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004] [--repeat 3]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
 runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios, the
 largest alpha difference between the revisions' outputs, the time to the first alpha on disk (the fixed costs)
 and the time per alpha after it (the steady rate; revisions before the engine's events leave both empty), and
-writes them as JSON to bench/results/throughput.json.
+writes them as JSON to bench/results/throughput.json. With `--repeat N` each revision runs N times, the order
+reversed every other round, and the medians are printed too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +94,10 @@ def main() -> None:
                              "other (default: the first frame, one pass)")
     parser.add_argument("--mematte-checkpoint")
     parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each revision this many times, the order of the revisions reversed every other "
+                             "round (on a shared machine a process's place in the sequence moves its time); prints "
+                             "the medians")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="vmhq-throughput-"))
@@ -115,25 +121,30 @@ def main() -> None:
     try:
         for pair, mode in ((p, m) for p in args.backends for m in args.refine_mode):
             segment, refine = pair.split(":")
-            for name, engine in engines.items():
-                settings = {"input": shot["input"], "anchor_mask": shot["anchor"],
-                            "output_dir": str(tmp / f"out-{name}"),
-                            "segment_backend": segment, "refine_backend": refine, "overwrite": True,
-                            "device": args.device, "precision": args.precision, "progress": "none",
-                            "allow_external_paths": True, "model": args.sam_model,
-                            "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode,
-                            "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
-                result = measure(engine, {k: v for k, v in settings.items() if v is not None})
-                n = result["frame_count"]
-                per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}
-                rows.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
-                             "frames": n, "per_frame_s": per,
-                             "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"],
-                             "gpu_busy": result.get("gpu_busy"), "first_alpha_s": result.get("first_alpha_s"),
-                             "steady_s_per_frame": result.get("steady_s_per_frame")})
-                if name != "this":
-                    rows[-1]["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{name}")
-                print(json.dumps(rows[-1]), flush=True)
+            for round_ in range(1, args.repeat + 1):
+                measured = []
+                order = list(engines.items())[::-1 if round_ % 2 == 0 else 1]
+                for name, engine in order:
+                    settings = {"input": shot["input"], "anchor_mask": shot["anchor"],
+                                "output_dir": str(tmp / f"out-{name}"),
+                                "segment_backend": segment, "refine_backend": refine, "overwrite": True,
+                                "device": args.device, "precision": args.precision, "progress": "none",
+                                "allow_external_paths": True, "model": args.sam_model,
+                                "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode,
+                                "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
+                    result = measure(engine, {k: v for k, v in settings.items() if v is not None})
+                    n = result["frame_count"]
+                    per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}
+                    measured.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
+                                     "round": round_, "frames": n, "per_frame_s": per,
+                                     "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"],
+                                     "gpu_busy": result.get("gpu_busy"), "first_alpha_s": result.get("first_alpha_s"),
+                                     "steady_s_per_frame": result.get("steady_s_per_frame")})
+                for row in measured:  # against this revision's alphas of the same round
+                    if row["revision"] != "this":
+                        row["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{row['revision']}")
+                    print(json.dumps(row), flush=True)
+                rows += measured
     finally:
         if args.baseline and not args.baseline_dir:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
@@ -143,13 +154,22 @@ def main() -> None:
           "| alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        base = next((r for r in rows if r["backends"] == row["backends"] and r["revision"] == args.baseline), None)
+        base = next((r for r in rows if r["backends"] == row["backends"] and r["round"] == row["round"]
+                     and r["revision"] == args.baseline), None)
         p = row["per_frame_s"]
         ratio = f"{base['per_frame_s']['total'] / p['total']:.2f}x" if base and base is not row else ""
-        print(f"| {row['backends']} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
+        label = row["backends"] + (f", round {row['round']}" if args.repeat > 1 else "")
+        print(f"| {label} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
               f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} | "
               f"{row.get('alpha_codes_max_diff', '')} | {blank(row['gpu_busy'])} | {blank(row['first_alpha_s'])} | "
               f"{blank(row['steady_s_per_frame'])} |")
+    if args.repeat > 1:
+        print("\nmedian total s/f over the rounds:")
+        for backends in dict.fromkeys(r["backends"] for r in rows):
+            medians = {name: statistics.median(r["per_frame_s"]["total"] for r in rows
+                                               if r["backends"] == backends and r["revision"] == name)
+                       for name in engines}
+            print(f"  {backends}: " + ", ".join(f"{name} {value:.3f}" for name, value in medians.items()))
     (BENCH / "results").mkdir(exist_ok=True)
     (BENCH / "results" / "throughput.json").write_text(json.dumps(rows, indent=2))
 
