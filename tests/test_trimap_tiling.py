@@ -189,17 +189,22 @@ def test_quantized_alpha_is_what_the_file_holds(alpha_format, top, dtype):
     assert q.values.dtype == np.float32 and np.array_equal(q.values, q.stored.astype(np.float32) / np.float32(top))
 
 
-@pytest.mark.parametrize("method", ["cf", "lbdm"])
-def test_closed_form_solves_only_the_box_around_the_band(method):
-    """The closed-form refine solves each tile in the box around its unknown pixels: the same alpha, bit for bit,
-    as the whole tile's solve (a band crossing a corner, one along an edge, one touching two borders)."""
+def _closed_form(method: str, threads: int):
+    """The closed-form backend with only the settings it reads."""
     from types import SimpleNamespace
 
     from videomatte_hq.refine.closed_form import ClosedFormBackend
 
     config = SimpleNamespace(refinement=SimpleNamespace(closed_form_method=method),
-                             runtime=SimpleNamespace(cpu_threads=1))
-    backend = ClosedFormBackend(config, print)
+                             runtime=SimpleNamespace(cpu_threads=threads))
+    return ClosedFormBackend(config, print)
+
+
+@pytest.mark.parametrize("method", ["cf", "lbdm"])
+def test_closed_form_solves_only_the_box_around_the_band(method):
+    """The closed-form refine solves each tile in the box around its unknown pixels: the same alpha, bit for bit,
+    as the whole tile's solve (a band crossing a corner, one along an edge, one touching two borders)."""
+    backend = _closed_form(method, threads=1)
     rng = np.random.default_rng(3)
     image = cv2.GaussianBlur(rng.random((96, 128, 3)), (0, 0), 2.0)
     yy, xx = np.mgrid[:96, :128]
@@ -215,18 +220,12 @@ def test_closed_form_solves_only_the_box_around_the_band(method):
 def test_closed_form_solves_each_tile_with_blas_on_one_thread(monkeypatch):
     """The tiles are solved side by side, one per pool thread; each solve's BLAS runs on one thread (OpenBLAS would
     spread every CG step over all cores and spin between them), and the process's BLAS threads are back after."""
-    from types import SimpleNamespace
-
     from threadpoolctl import threadpool_info, threadpool_limits
-
-    from videomatte_hq.refine.closed_form import ClosedFormBackend
 
     def blas_threads() -> set[int]:
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
-    config = SimpleNamespace(refinement=SimpleNamespace(closed_form_method="cf"),
-                             runtime=SimpleNamespace(cpu_threads=2))
-    backend = ClosedFormBackend(config, print)
+    backend = _closed_form("cf", threads=2)
     seen: list[set[int]] = []
     cg = backend._pm.cg
     monkeypatch.setattr(backend._pm, "cg", lambda *a, **k: seen.append(blas_threads()) or cg(*a, **k))

@@ -172,7 +172,8 @@ def _model_files(config: Config, stages: list[str]) -> dict[str, list[dict[str, 
             paths = STAGE_MODULES[stage].backend_class(config.backend(stage)).model_files(config)
         except ModelFileError as exc:
             errors.append(exc)
-            missing += [stage] if exc.code == "model_missing" else []
+            if exc.code == "model_missing":
+                missing.append(stage)
             continue
         models[stage] = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
     if missing:  # a first run, before any download: what runs without them
