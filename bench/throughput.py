@@ -6,10 +6,12 @@ through the backend registry) and real backends; side by side with a baseline re
         [--sam-model PATH] [--mematte-checkpoint PATH] [--imgsz 256] [--anchor-frame 1004] [--repeat 3]
 
 Each measurement is a fresh process (bench/throughput_child.py), which reports its own peak RSS; the baseline
-runs from a temporary git worktree of REV. Prints seconds per frame per stage, peak RSS, the ratios, the
-largest alpha difference between the revisions' outputs, the time to the first alpha on disk (the fixed costs)
-and the time per alpha after it (the steady rate; revisions before the engine's events leave both empty), and
-writes them as JSON to bench/results/throughput.json. With `--repeat N` each revision runs N times, the order
+runs from a temporary git worktree of REV. Prints seconds per frame per stage, the run's wall time per frame
+(the preflight included: the ratios are of it), the same after the preflight, peak RSS, the largest alpha
+difference between the revisions' outputs, the time to the first alpha on disk (the fixed costs) and the time
+per alpha after it (the steady rate; revisions before the engine's events leave both empty), and writes them as
+JSON to bench/results/throughput.json. (The reports' own `total` is not compared: before 82eeb02 it counted the
+preflight, after it not.) With `--repeat N` each revision runs N times, the order
 reversed every other round, and the medians are printed too.
 """
 
@@ -134,7 +136,9 @@ def main() -> None:
                                 "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
                     result = measure(engine, {k: v for k, v in settings.items() if v is not None})
                     n = result["frame_count"]
-                    per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items()}
+                    per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items() if k != "total"}
+                    per["run"] = round(result["wall_seconds"] / n, 3)
+                    per["after_preflight"] = round(per["run"] - per["preflight"], 3)
                     measured.append({"revision": name, "backends": pair + (f" ({mode})" if mode else ""),
                                      "round": round_, "frames": n, "per_frame_s": per,
                                      "peak_rss_mib": result["peak_rss_mib"], "tiles": result["tiles"],
@@ -150,23 +154,23 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
                            capture_output=True)
     print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
-    print("| backends | revision | preflight s/f | segment s/f | refine s/f | total s/f | peak RSS MiB | speed-up "
-          "| alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| backends | revision | preflight s/f | segment s/f | refine s/f | after preflight s/f | run s/f "
+          "| peak RSS MiB | speed-up | alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         base = next((r for r in rows if r["backends"] == row["backends"] and r["round"] == row["round"]
                      and r["revision"] == args.baseline), None)
         p = row["per_frame_s"]
-        ratio = f"{base['per_frame_s']['total'] / p['total']:.2f}x" if base and base is not row else ""
+        ratio = f"{base['per_frame_s']['run'] / p['run']:.2f}x" if base and base is not row else ""
         label = row["backends"] + (f", round {row['round']}" if args.repeat > 1 else "")
         print(f"| {label} | {row['revision']} | {p.get('preflight', 0)} | {p.get('segment', 0)} | "
-              f"{p.get('refine', 0)} | {p['total']} | {row['peak_rss_mib']} | {ratio} | "
+              f"{p.get('refine', 0)} | {p['after_preflight']} | {p['run']} | {row['peak_rss_mib']} | {ratio} | "
               f"{row.get('alpha_codes_max_diff', '')} | {blank(row['gpu_busy'])} | {blank(row['first_alpha_s'])} | "
               f"{blank(row['steady_s_per_frame'])} |")
     if args.repeat > 1:
-        print("\nmedian total s/f over the rounds:")
+        print("\nmedian run s/f (the preflight included) over the rounds:")
         for backends in dict.fromkeys(r["backends"] for r in rows):
-            medians = {name: statistics.median(r["per_frame_s"]["total"] for r in rows
+            medians = {name: statistics.median(r["per_frame_s"]["run"] for r in rows
                                                if r["backends"] == backends and r["revision"] == name)
                        for name in engines}
             print(f"  {backends}: " + ", ".join(f"{name} {value:.3f}" for name, value in medians.items()))
