@@ -25,9 +25,12 @@ def _files(out: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def decodes(monkeypatch) -> Counter:
-    """How often each plate file is decoded."""
-    counts, read = Counter(), source.read_image
-    monkeypatch.setattr(source, "read_image", lambda path, **kw: counts.update([Path(path).name]) or read(path, **kw))
+    """How often each plate file is decoded (checked whole by the preflight or read by a pass)."""
+    counts = Counter()
+    for name in ("check_image", "read_bands"):
+        decode = getattr(source, name)
+        monkeypatch.setattr(source, name, lambda path, *args, decode=decode, **kw:
+                            counts.update([Path(path).name]) or decode(path, *args, **kw))
     return counts
 
 

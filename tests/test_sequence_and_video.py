@@ -547,6 +547,69 @@ def test_colour_channels_as_other_writers_spell_them(tmp_path):
         assert np.array_equal(load_anchor(tmp_path / "anchor.exr", 64, 48, print), roto)
 
 
+@pytest.mark.parametrize("name, tile", [("scan.exr", None), ("tiled.exr", (24, 40)), ("tiled.tif", (32, 48)),
+                                        ("plain.png", None)])
+def test_full_check_decodes_every_band(tmp_path, name, tile):
+    """The full preflight decodes a frame a band of rows at a time (scanlines, or whole rows of tiles from the
+    data window's corner): a good file passes, one whose last rows are damaged is named, as a whole-frame read
+    names it; a header check does not see it."""
+    from videomatte_hq.io.images import check_image
+
+    rng = np.random.default_rng(3)
+    pixels = rng.random((700, 72, 3)).astype(np.float32)
+    paths = [tmp_path / name.replace(".", f".{frame:04d}.") for frame in (1, 2)]
+    for path in paths:
+        spec = oiio.ImageSpec(72, 700, 3, oiio.HALF if name.endswith(".exr") else oiio.UINT16)
+        spec.y, spec.full_y, spec.full_height = 5, 5, 700  # a data window off (0, 0)
+        if tile:
+            spec.tile_width, spec.tile_height = tile
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(pixels), out.geterror()
+        out.close()
+    good, bad = paths
+    assert check_image(good).height == 700
+    data = bytearray(bad.read_bytes())
+    data[-len(data) // 10:] = rng.integers(0, 256, len(data) // 10, dtype=np.uint8).tobytes()  # the last rows
+    bad.write_bytes(bytes(data))
+    for check in (check_image, lambda p: read_image(p, keep_half=True, colour=True)):
+        with pytest.raises(VideomatteError, match=f"cannot decode pixels of {bad}"):
+            check(bad)
+    source = open_source(str(tmp_path / name.replace(".", ".####.")), "auto", print)
+    source.check([1, 2], False)
+    with pytest.raises(VideomatteError, match="unreadable or corrupt frames 2"):
+        source.check([1, 2], True)
+
+
+@pytest.mark.parametrize("fmt, tile", [(oiio.HALF, None), (oiio.HALF, (40, 24)), (oiio.FLOAT, None)])
+def test_a_pass_converts_band_by_band_as_the_whole_frame(tmp_path, fmt, tile):
+    """A pass decodes and converts a frame a band of rows at a time; over several bands, with a data window that
+    starts below the display window's top, runs past its bottom and is cropped at its left, the plate is what a
+    whole-frame read gives (zeros outside the data window) and the conversions are the whole frame's."""
+    rng = np.random.default_rng(5)
+    written = (rng.random((900, 100, 3)) * 1.5).astype(np.float16).astype(np.float32)
+    written[3, 27] = np.nan  # inside the display window: counted as in the whole frame
+    for frame in (1, 2):
+        spec = oiio.ImageSpec(100, 900, 3, fmt)
+        spec.x, spec.y = -20, 130
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 96, 1000
+        if tile:
+            spec.tile_width, spec.tile_height = tile
+        path = str(tmp_path / f"p.{frame:04d}.exr")
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec) and out.write_image(written), out.geterror()
+        out.close()
+    expected = np.zeros((1000, 96, 3), np.float32)
+    expected[130:, :80] = written[:870, 20:]
+    raw = read_image(tmp_path / "p.0001.exr", keep_half=True, colour=True)[0]
+    assert raw.dtype == (np.float16 if fmt == oiio.HALF else np.float32)
+    assert np.array_equal(raw, expected, equal_nan=True)
+    source = open_source(str(tmp_path / "p.####.exr"), "auto", print)
+    decoded = next(source.iter_decoded([2], linear=True))
+    rgb, rgb_u8, bad = source.colour.to_model(raw)
+    assert np.array_equal(decoded.rgb, rgb) and np.array_equal(decoded.rgb_u8, rgb_u8) and bad == 3
+    assert np.array_equal(decoded.linear, source.colour.to_linear(raw)) and source.nonfinite_values == 3
+
+
 def test_display_window_mismatch_is_named(tmp_path):
     _layered_shot(tmp_path)
     _write_exr(tmp_path / "render.0002.exr", np.zeros((48, 64, 3)), ("R", "G", "B"), (0, 0, 64, 48),

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..errors import VideomatteError, format_frames
 from .ocio import PlateColour, plate_colour, space_of_primaries
-from .images import (colour_channels, frame_size, has_overscan, image_suffix, is_floating, is_half, read_image,
-                     read_spec)
+from .images import (check_image, colour_channels, frame_size, has_overscan, image_suffix, is_floating, is_half,
+                     read_bands, read_spec)
 from .readahead import background, ordered_map
 from .sequence import ImageSequence, parse_pattern, sequences_in
 from .video import VIDEO_EXTENSIONS, VideoFile
@@ -177,8 +177,22 @@ class SequenceSource(FrameSource):
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         def load(frame: int) -> tuple[Decoded, int]:
-            return self._convert(frame, read_image(self.sequence.path(frame), keep_half=True, colour=True)[0],
-                                 linear)
+            """Each band converted as it is decoded, into the frame's arrays: the same values as converting the
+            frame whole (every conversion is per pixel), without a decoded frame's memory."""
+            shape = (self.height, self.width, 3)
+            rgb, rgb_u8 = np.empty(shape, np.float32), np.empty(shape, np.uint8)
+            scene = np.empty(shape, np.float32) if linear else None
+            bad = 0
+
+            def into(pixels: np.ndarray, rows: slice) -> None:
+                nonlocal bad
+                rgb[rows], rgb_u8[rows], count = self.colour.to_model(pixels)
+                bad += count
+                if scene is not None:
+                    scene[rows] = self.colour.to_linear(pixels)
+
+            read_bands(self.sequence.path(frame), into, keep_half=True, colour=True)
+            return Decoded(frame, rgb, rgb_u8, scene), bad
 
         workers = min(READ_AHEAD, self.threads)
         return ordered_map(load, frames, workers, READ_AHEAD if workers > 1 else 1)
@@ -194,7 +208,7 @@ class SequenceSource(FrameSource):
             path = self.sequence.path(frame)
             try:
                 if full:
-                    spec = read_image(path, keep_half=True, colour=True)[1]
+                    spec = check_image(path)
                 else:
                     spec = read_spec(path)
             except VideomatteError:
@@ -203,7 +217,7 @@ class SequenceSource(FrameSource):
             return frame, None if size == (self.width, self.height) else "{}x{}".format(*size)
 
         # Every frame is still checked before any output is written; the decodes run in parallel (each holds
-        # one decoded frame: at most PREFLIGHT_WORKERS of them at a time).
+        # one band of rows of a frame).
         workers = min(self.threads, PREFLIGHT_WORKERS)
         results = []
         for result in ordered_map(probe, frames, workers, 2 * workers):
