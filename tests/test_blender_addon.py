@@ -76,7 +76,8 @@ def test_addon_inside_real_blender(tmp_path, version):
     make_example(tmp_path / "shot", width=80, height=48, frames=6, fmt="png")
     _phone_clip(tmp_path / "shot")
     env = {**ENV, "VMHQ_SHOT_DIR": str(tmp_path / "shot"),
-           "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq"])}
+           "VMHQ_ENGINE": shlex.join([sys.executable, "-m", "videomatte_hq"]),
+           "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user")}  # Blender's preferences and extensions
     env.pop("PYTHONPATH", None)
     proc = subprocess.run([str(bpy_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--confcutdir",
                            str(ROOT / "tests" / "blender"), str(ROOT / "tests" / "blender")],

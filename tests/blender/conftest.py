@@ -6,7 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="vmhq-blender-user-"))  # before bpy
+if "BLENDER_USER_RESOURCES" not in os.environ:  # before bpy: never the user's own Blender folders
+    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="vmhq-blender-user-")
 
 import bpy  # noqa: E402
 import pytest  # noqa: E402
