@@ -155,8 +155,7 @@ def read_bands(path: Path, into: Callable[[np.ndarray, slice], None], keep_half:
                colour: bool = False) -> oiio.ImageSpec:
     """read_image a band of rows at a time, top to bottom: `into(pixels, rows)` gets each band of the display
     window (zeros outside the data window) and the rows it is. A consumer that converts each band as it comes
-    holds no decoded frame: a 4K half-float plate's decode and conversion took 0.25 CPU s a frame so, against 0.28
-    whole, the difference the kernel's clearing of a fresh frame's pages (docs/benchmarks.md)."""
+    holds no decoded frame beside the converted one (as fast as a whole read, within noise: bench/decode.py)."""
     inp = _open(path)
     try:
         spec = inp.spec()
@@ -174,10 +173,10 @@ def read_bands(path: Path, into: Callable[[np.ndarray, slice], None], keep_half:
 
         for y, band in _bands(inp, path, begin, end, oiio.HALF if half else oiio.FLOAT):
             y -= spec.full_y  # from here on, rows of the display window
-            top, bottom = max(y, 0), min(y + len(band), spec.full_height)
             if y >= spec.full_height:  # overscan below the display window
                 break
-            if top >= bottom:
+            top, bottom = max(y, 0), min(y + len(band), spec.full_height)
+            if top >= bottom:  # overscan above it
                 continue
             blank(top)
             rows = band[top - y:bottom - y]
