@@ -29,7 +29,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if os.environ.get("VMHQ_SKIP_BROWSER_TESTS") == "1":
         pytest.skip("VMHQ_SKIP_BROWSER_TESTS=1")
     if not (CHROMIUM and DRIVER):
@@ -40,7 +40,10 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1360,1100",
                 "--disable-gpu"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    # Chromium's profile and its singleton socket's folder in pytest's tmp, not left in /tmp after each run.
+    tmp = tmp_path_factory.mktemp("chromium")
+    options.add_argument(f"--user-data-dir={tmp / 'profile'}")
+    driver = webdriver.Chrome(service=Service(DRIVER, env={**os.environ, "TMPDIR": str(tmp)}), options=options)
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
