@@ -177,8 +177,8 @@ class SequenceSource(FrameSource):
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         def load(frame: int) -> tuple[Decoded, int]:
-            """Each band converted as it is decoded, into the frame's arrays: the same values as converting the
-            frame whole (every conversion is per pixel), without a decoded frame's memory."""
+            """Each band converted as it is decoded (`_convert`), into the frame's arrays: the same values as
+            converting the frame whole (every conversion is per pixel), without a decoded frame's memory."""
             shape = (self.height, self.width, 3)
             rgb, rgb_u8 = np.empty(shape, np.float32), np.empty(shape, np.uint8)
             scene = np.empty(shape, np.float32) if linear else None
@@ -186,10 +186,10 @@ class SequenceSource(FrameSource):
 
             def into(pixels: np.ndarray, rows: slice) -> None:
                 nonlocal bad
-                rgb[rows], rgb_u8[rows], count = self.colour.to_model(pixels)
-                bad += count
+                band, count = self._convert(frame, pixels, linear)
+                rgb[rows], rgb_u8[rows], bad = band.rgb, band.rgb_u8, bad + count
                 if scene is not None:
-                    scene[rows] = self.colour.to_linear(pixels)
+                    scene[rows] = band.linear
 
             read_bands(self.sequence.path(frame), into, keep_half=True, colour=True)
             return Decoded(frame, rgb, rgb_u8, scene), bad
