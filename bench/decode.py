@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import revisions
 
 CHILD = """
 import json, os, resource, sys, time
@@ -61,35 +61,23 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vmhq-decode-"))
     shot = args.shot
     if shot is None:
-        sys.path.insert(0, str(ROOT / "engine"))
-        sys.path.insert(0, str(ROOT / "bench"))
-        from throughput import make_shot
+        from throughput import make_shot  # this revision's engine, for the shot
 
         shot = tmp / "shot"
         make_shot(shot, *map(int, args.size.split("x")), args.frames)
     pattern = str(shot / "plate" / "plate.####.exr")
     first = min(int(p.name.split(".")[1]) for p in (shot / "plate").glob("plate.*.exr"))
-    engines = {"this": ROOT / "engine"}
-    if args.baseline:
-        worktree = tmp / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
-                       check=True, capture_output=True)
-        engines[args.baseline] = worktree / "engine"
     print("| phase | threads | revision | round | wall s/f | user s/f | sys s/f | peak RSS MiB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
-    try:
+    with revisions.engines(args.baseline, tmp) as engines:
         for phase in ("check", "pass"):
             for threads in args.threads:
                 for round_ in range(1, args.repeat + 1):
-                    for name, engine in list(engines.items())[::-1 if round_ % 2 == 0 else 1]:
+                    for name, engine in revisions.in_round(engines, round_):
                         r = measure(engine, phase, pattern, threads, first, args.frames)
                         n = args.frames
                         print(f"| {phase} | {threads} | {name} | {round_} | {r['wall_s'] / n:.3f} | "
                               f"{r['user_s'] / n:.3f} | {r['sys_s'] / n:.3f} | {r['peak_rss_mib']} |", flush=True)
-    finally:
-        if args.baseline:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                           capture_output=True)
 
 
 if __name__ == "__main__":

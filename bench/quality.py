@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import revisions
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "engine"))
@@ -106,14 +107,8 @@ def main() -> None:
                                                      "runs (one row per revision): plate, alpha, alpha - truth")
     args = parser.parse_args()
     eval_py = args.bench / "eval.py"
-    engines = {"this": ROOT / "engine"}
-    tmp = Path(tempfile.mkdtemp(prefix="vmhq-quality-"))
-    if args.baseline:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tmp / "baseline"), args.baseline],
-                       check=True, capture_output=True)
-        engines[args.baseline] = tmp / "baseline" / "engine"
     rows = []
-    try:
+    with revisions.engines(args.baseline, Path(tempfile.mkdtemp(prefix="vmhq-quality-"))) as engines:
         for clip in sorted((args.clips or args.bench / "public").iterdir()):
             anchor = clip_means(evaluate(eval_py, clip, ["--baseline", "anchor"]))
             rows.append({"clip": clip.name, "method": "(a) anchor repeated", "means": anchor})
@@ -127,10 +122,6 @@ def main() -> None:
             if args.picture and "plate" in args.plates:
                 picture(clip, {name: args.out / name / clip.name / "plate" / "alpha" for name in engines},
                         args.picture / f"late_frame_{clip.name}.png")
-    finally:
-        if args.baseline:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                           capture_output=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps(rows, indent=1))
     for region in ("edge", "full"):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import revisions
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -111,22 +112,13 @@ def main() -> None:
     from videomatte_hq.io.colour import to_model_rgb
 
     to_model_rgb(np.zeros((1, 1, 3), np.float16), True)
-    engines = {"this": ROOT / "engine"}
-    if args.baseline_dir:
-        engines[args.baseline] = args.baseline_dir / "engine"
-    elif args.baseline:
-        worktree = tmp / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
-                       check=True, capture_output=True)
-        engines[args.baseline] = worktree / "engine"
     rows = []
-    try:
+    with revisions.engines(args.baseline, tmp, args.baseline_dir) as engines:
         for pair, mode in ((p, m) for p in args.backends for m in args.refine_mode):
             segment, refine = pair.split(":")
             for round_ in range(1, args.repeat + 1):
                 measured = []
-                order = list(engines.items())[::-1 if round_ % 2 == 0 else 1]
-                for name, engine in order:
+                for name, engine in revisions.in_round(engines, round_):
                     settings = {"input": shot["input"], "anchor_mask": shot["anchor"],
                                 "output_dir": str(tmp / f"out-{name}"),
                                 "segment_backend": segment, "refine_backend": refine, "overwrite": True,
@@ -149,10 +141,6 @@ def main() -> None:
                         row["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{row['revision']}")
                     print(json.dumps(row), flush=True)
                 rows += measured
-    finally:
-        if args.baseline and not args.baseline_dir:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                           capture_output=True)
     print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
     print("| backends | revision | preflight s/f | segment s/f | refine s/f | after preflight s/f | run s/f "
           "| peak RSS MiB | speed-up | alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
