@@ -54,6 +54,9 @@ def run(config: Config, on_event: Callable[[dict[str, Any]], None] | None = None
             events.run_start(len(plan.frames), *plan.span, plan.stages, plan.layout.describe())
             if plan.frames:
                 execute(plan, events, cancel)
+            nonfinite = plan.source.nonfinite_summary()
+            if nonfinite:
+                events.warning(nonfinite)
             writer.report.nonfinite_values_clamped = plan.source.nonfinite_values
             writer.close("ok")
         finally:

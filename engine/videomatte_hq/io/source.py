@@ -61,7 +61,7 @@ class FrameSource:
         self.linear = colour.linear
         self.warn = warn
         self.threads = max(1, threads)
-        self.nonfinite_values = 0
+        self.nonfinite: dict[int, int] = {}  # frame -> the NaN/inf values clamped in it
 
     def _converted(self, frames: list[int], linear: bool) -> Iterator[tuple[Decoded, int]]:
         """Each frame decoded and converted (its NaN/inf count beside it), in order, ahead of the consumer."""
@@ -75,10 +75,24 @@ class FrameSource:
     def iter_decoded(self, frames: list[int], linear: bool = False) -> Iterator[Decoded]:
         """The frames as the stages take them; with `linear`, also in scene-linear light (the foreground)."""
         for decoded, bad in self._converted(frames, linear):
-            if bad:  # warned here, on the consumer's thread, not on the read-ahead workers
-                self.nonfinite_values += bad
-                self.warn(f"frame {decoded.frame}: {bad} NaN/inf values in the plate were clamped")
+            if bad and not self.nonfinite:  # warned here, on the consumer's thread, not on the read-ahead workers
+                self.warn(f"frame {decoded.frame}: {bad} NaN/inf values in the plate were clamped (any other frames "
+                          "with some are listed at the end of the run)")
+            if bad:
+                self.nonfinite[decoded.frame] = bad
             yield decoded
+
+    @property
+    def nonfinite_values(self) -> int:
+        return sum(self.nonfinite.values())
+
+    def nonfinite_summary(self) -> str | None:
+        """One line for every frame with NaN/inf values after the first (a CG render may have some on each of
+        thousands of frames: a warning apiece drowned the others)."""
+        if len(self.nonfinite) < 2:
+            return None
+        return (f"NaN/inf values in the plate were clamped on frames {format_frames(sorted(self.nonfinite))} "
+                f"({self.nonfinite_values} values in all)")
 
     def iter_frames(self, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
         return ((d.frame, d.rgb) for d in self.iter_decoded(frames))
