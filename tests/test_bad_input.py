@@ -230,3 +230,25 @@ def test_device_with_weight_free_backends_is_warned(tmp_path, shot_copy):
         in report.warnings, report.warnings
     assert not any("--device" in w for w in run_api(shot_copy, tmp_path / "cpu", device="cpu",
                                                      frame_end=1002).warnings)
+
+
+@pytest.mark.parametrize("pattern, fmt, expect", [
+    ("shotA_matte.####.exr", None, "exr16"),  # the extension names the format where --alpha-format is not given
+    ("matte/sh010.%04d.png", None, "png16"),
+    ("shotA_matte.####.exr", "exr32", "exr32"),
+    ("shotA_matte.####.exr", "png16", "does not end in .png, the extension of alpha_format png16"),
+    ("shotA_matte.exr", None, "has no frame-number field"),
+    ("../shotA_matte.####.exr", None, "leaves the output folder"),
+])
+def test_alpha_pattern_and_format(tmp_path, pattern, fmt, expect):
+    from videomatte_hq.config import build_config
+    from videomatte_hq.errors import VideomatteError
+    from videomatte_hq.layout import alpha_sequence
+
+    io = build_config(None, {"alpha_pattern": pattern, "alpha_format": fmt}).io
+    try:
+        sequence = alpha_sequence(tmp_path, io.alpha_format, io.alpha_pattern)
+    except VideomatteError as error:
+        assert expect in error.message and error.code == "config"
+    else:
+        assert io.alpha_format == expect and sequence.suffix == "." + expect[:3]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import VideomatteError
 
@@ -64,6 +64,16 @@ class IOConfig(_Section):
     matte_exr: bool = Field(False, description="Also write one layered EXR per frame, matte/<frame:06d>.exr: "
                                                "RGBA = premultiplied foreground + alpha, a trimap layer and, with "
                                                "foreground, the straight foreground layer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_from_pattern(cls, data: Any) -> Any:
+        """An alpha_pattern ending in .exr, with no alpha_format given, asks for EXR alphas (half, as Nuke's Write
+        defaults to): a compositor names the format by the file's extension."""
+        if isinstance(data, dict) and "alpha_format" not in data \
+                and str(data.get("alpha_pattern") or "").lower().endswith(".exr"):
+            return {**data, "alpha_format": "exr16"}
+        return data
 
 
 class SegmentationConfig(_Section):
