@@ -24,7 +24,8 @@ def _touch(folder, *names):
 
 
 @pytest.mark.parametrize("pattern,padding", [("shot.%04d.exr", 4), ("shot.####.exr", 4), ("shot.@@@@.exr", 4),
-                                             ("shot.%d.exr", 0), ("shot.@.exr", 0), ("shot.######.exr", 6)])
+                                             ("shot.%d.exr", 0), ("shot.@.exr", 0), ("shot.######.exr", 6),
+                                             ("shot.$F4.exr", 4), ("shot.$F.exr", 0)])
 def test_pattern_forms(tmp_path, pattern, padding):
     seq = parse_pattern(str(tmp_path / pattern))
     assert (seq.prefix, seq.suffix, seq.padding) == ("shot.", ".exr", padding)
@@ -55,6 +56,22 @@ def test_negative_frame_ranges_read_clearly(tmp_path):
     source = open_source(str(tmp_path / "shot.####.png"), "auto", print)
     with pytest.raises(VideomatteError, match=r"missing frames -4 to -3, 1-2 in"):
         source.check([-4, -3, -2, 1, 2], False)
+
+
+def test_a_sequence_with_its_range_as_nuke_writes_it(tmp_path):
+    for frame in (-1, 0, 1, 2, 3):
+        write_image(tmp_path / f"shot.{frame:04d}.png", np.zeros((4, 4, 3), np.float32), "uint8", ("R", "G", "B"))
+    assert open_source(f"{tmp_path / 'shot.####.png'} 1-2", "auto", print).frames == [1, 2]
+    assert open_source(f"{tmp_path / 'shot.%04d.png'} -1-0", "auto", print).frames == [-1, 0]
+    with pytest.raises(VideomatteError, match=r"frames 4-5 are missing \(the input has frames -1 to 3\)") as error:
+        open_source(f"{tmp_path / 'shot.####.png'} 2-5", "auto", print)
+    assert error.value.code == "missing_frames"
+    with pytest.raises(VideomatteError, match="the range 3-1 is empty") as error:
+        open_source(f"{tmp_path / 'shot.####.png'} 3-1", "auto", print)
+    assert error.value.hint.endswith("shot.####.png 1-3")
+    (tmp_path / "take 2-3").mkdir()  # a folder whose name ends like a range is a path, not a range
+    with pytest.raises(VideomatteError, match="is a folder"):
+        open_source(str(tmp_path / "take 2-3"), "auto", print)
 
 
 def test_existing_frame_file_implies_its_sequence(tmp_path):

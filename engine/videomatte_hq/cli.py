@@ -57,7 +57,8 @@ def _version(value: bool) -> None:
 def main_command(
     ctx: typer.Context,
     input: Optional[str] = typer.Option(None, "--input", "-i", rich_help_panel=IO,
-                                        help="Video file or frame sequence: plate.%04d.exr, plate.####.png, plate.@.png"),
+                                        help="Video file or frame sequence: plate.%04d.exr, plate.####.png, plate.@.png, "
+                                             "plate.$F4.exr, plate.####.exr 1001-1012 (Nuke's range)"),
     output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", rich_help_panel=IO,
                                              help="Where alpha/, qc/ and the JSON reports go"),
     frame_start: Optional[int] = typer.Option(None, rich_help_panel=IO,

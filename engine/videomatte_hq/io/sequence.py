@@ -1,4 +1,4 @@
-"""Frame-sequence patterns: `%04d`, `####`, `@`, frame numbers taken from the files."""
+"""Frame-sequence patterns: `%04d`, `####`, `@`, Houdini's `$F4`, frame numbers taken from the files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import VideomatteError
 from .images import image_suffix
 
-_TOKEN = re.compile(r"%0?(\d*)d|#+|@+")
+_TOKEN = re.compile(r"%0?(\d*)d|#+|@+|\$F(\d*)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def parse_pattern(text: str) -> ImageSequence | None:
         tok = m.group(0)
         if tok.startswith("%"):
             padding = int(m.group(1) or 0)
+        elif tok.startswith("$"):
+            padding = int(m.group(2) or 0)
         elif tok.startswith("@") and len(tok) == 1:
             padding = 0
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from difflib import SequenceMatcher
 from functools import partial
@@ -327,7 +328,31 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
                 foreground_colorspace: str | None = None, video_rotation: str = "auto") -> FrameSource:
     """The plate as display-referred frames; `colorspace` (auto or an OCIO name), `ocio_config` and
     `foreground_colorspace` say how its pixels are converted (io/ocio.py); `video_rotation` whether a video's
-    rotation flag turns its frames (auto) or not (ignore)."""
+    rotation flag turns its frames (auto) or not (ignore). A sequence followed by its range, as Nuke's file
+    browser and `nuke.getFileNameList()` spell it (`plate.####.exr 1001-1012`), is those frames, each present."""
+    ranged = _RANGE.match(text)
+    if ranged is None or Path(text).expanduser().exists():
+        return _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
+    text, first, last = ranged.group(1), int(ranged.group(2)), int(ranged.group(3))
+    source = _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
+    missing = [f for f in range(first, last + 1) if f not in set(source.frames)]
+    if first > last:
+        raise VideomatteError(f"--input {ranged.group(0)!r}: the range {first}-{last} is empty", code="range",
+                              hint=f"give the first frame, then the last: {text} {last}-{first}")
+    if missing:
+        raise VideomatteError(f"--input {ranged.group(0)!r}: frames {format_frames(missing)} are missing (the "
+                              f"input has frames {format_frames(source.frames)})", code="missing_frames",
+                              hint="render/copy the missing frames or give the range the input has")
+    source.frames = list(range(first, last + 1))
+    return source
+
+
+# A sequence's trailing frame range as Nuke writes it: "plate.####.exr 1001-1012" (negative ends: "-5--1").
+_RANGE = re.compile(r"^(.*\S)\s+(-?\d+)-(-?\d+)$")
+
+
+def _open(text: str, colorspace: str, warn: Warn, threads: int, ocio_config: str | None,
+          foreground_colorspace: str | None, video_rotation: str) -> FrameSource:
     colour = partial(plate_colour, colorspace, ocio_config, foreground_colorspace)
     path = Path(text).expanduser()
     if path.suffix.lower() in VIDEO_EXTENSIONS and "#" not in path.name and "%" not in path.name:
