@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
-import httpx
+import httpx2
 import numpy as np
 import pytest
 
@@ -115,7 +115,7 @@ def test_restart_keeps_history_and_marks_a_killed_job_interrupted(tmp_path):
     try:
         url = server.stdout.readline().split()[-1]
         base, token = url.split("/?token=")
-        remote = httpx.Client(base_url=base, headers={"X-VMHQ-Token": token}, timeout=30)
+        remote = httpx2.Client(base_url=base, headers={"X-VMHQ-Token": token}, timeout=30)
         job = remote.post("/api/jobs", json=job_params(root)).json()
         summary = Path(job["layout"]["run_summary"])
         wait(remote, job["id"], lambda j: finished(j) or (summary.is_file() and json.loads(
@@ -143,7 +143,7 @@ def test_token_paths_and_argv_are_guarded(tmp_path):
     (outside / "secret.png").write_bytes(b"x")
     (root / "escape").symlink_to(outside)
     with client(root, tmp_path / "data", allowed_hosts={"testserver"}) as api:
-        plain = httpx.Client(transport=api._transport, base_url="http://testserver")
+        plain = httpx2.Client(transport=api._transport, base_url="http://testserver")
         assert plain.get("/api/jobs").status_code == 401
         assert plain.get("/api/jobs", headers={"X-VMHQ-Token": "wrong"}).status_code == 401
         assert plain.get("/api/jobs", params={"token": TOKEN}).status_code == 200
