@@ -96,6 +96,8 @@ def main() -> None:
                         help="anchor inside the shot: forward then backward propagation, the stages one after the "
                              "other (default: the first frame, one pass)")
     parser.add_argument("--mematte-checkpoint")
+    parser.add_argument("--preflight", choices=["full", "headers"],
+                        help="the plate check of every revision (default: each one's own, full)")
     parser.add_argument("--shot", type=Path, help="reuse a shot folder made by an earlier run")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each revision this many times, the order of the revisions reversed every other "
@@ -125,7 +127,7 @@ def main() -> None:
                                 "device": args.device, "precision": args.precision, "progress": "none",
                                 "allow_external_paths": True, "model": args.sam_model,
                                 "mematte_checkpoint": args.mematte_checkpoint, "refine_mode": mode,
-                                "imgsz": args.imgsz, "anchor_frame": args.anchor_frame}
+                                "imgsz": args.imgsz, "anchor_frame": args.anchor_frame, "preflight": args.preflight}
                     result = measure(engine, {k: v for k, v in settings.items() if v is not None})
                     n = result["frame_count"]
                     per = {k: round(v / n, 3) for k, v in result["stage_seconds"].items() if k != "total"}
@@ -141,7 +143,8 @@ def main() -> None:
                         row["alpha_codes_max_diff"] = alpha_difference(tmp / "out-this", tmp / f"out-{row['revision']}")
                     print(json.dumps(row), flush=True)
                 rows += measured
-    print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}\n")
+    print(f"\n{width}x{height}, {args.frames} frames, device {args.device}, precision {args.precision}"
+          f"{f', preflight {args.preflight}' if args.preflight else ''}\n")
     print("| backends | revision | preflight s/f | segment s/f | refine s/f | after preflight s/f | run s/f "
           "| peak RSS MiB | speed-up | alpha max diff (png16 codes) | GPU busy | first alpha s | steady s/f |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
