@@ -29,6 +29,8 @@ Colour = Callable[..., PlateColour]
 # Frames decoded ahead of the one being processed: enough to hide a 4K EXR decode behind the models.
 READ_AHEAD = 4
 PREFLIGHT_WORKERS = 8
+# A sequence's trailing frame range as Nuke writes it: "plate.####.exr 1001-1012" (negative ends: "-5--1").
+_RANGE = re.compile(r"^(.*\S)\s+(-?\d+)-(-?\d+)$")
 
 
 def _quiet(checked: int) -> None:
@@ -335,20 +337,17 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
         return _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
     text, first, last = ranged.group(1), int(ranged.group(2)), int(ranged.group(3))
     source = _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
-    missing = [f for f in range(first, last + 1) if f not in set(source.frames)]
     if first > last:
         raise VideomatteError(f"--input {ranged.group(0)!r}: the range {first}-{last} is empty", code="range",
                               hint=f"give the first frame, then the last: {text} {last}-{first}")
+    present = set(source.frames)
+    missing = [f for f in range(first, last + 1) if f not in present]
     if missing:
         raise VideomatteError(f"--input {ranged.group(0)!r}: frames {format_frames(missing)} are missing (the "
                               f"input has frames {format_frames(source.frames)})", code="missing_frames",
                               hint="render/copy the missing frames or give the range the input has")
     source.frames = list(range(first, last + 1))
     return source
-
-
-# A sequence's trailing frame range as Nuke writes it: "plate.####.exr 1001-1012" (negative ends: "-5--1").
-_RANGE = re.compile(r"^(.*\S)\s+(-?\d+)-(-?\d+)$")
 
 
 def _open(text: str, colorspace: str, warn: Warn, threads: int, ocio_config: str | None,
