@@ -332,14 +332,15 @@ def open_source(text: str, colorspace: str, warn: Warn, threads: int = 1, ocio_c
     `foreground_colorspace` say how its pixels are converted (io/ocio.py); `video_rotation` whether a video's
     rotation flag turns its frames (auto) or not (ignore). A sequence followed by its range, as Nuke's file
     browser and `nuke.getFileNameList()` spell it (`plate.####.exr 1001-1012`), is those frames, each present."""
-    ranged = _RANGE.match(text)
-    if ranged is None or Path(text).expanduser().exists():
-        return _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
-    text, first, last = ranged.group(1), int(ranged.group(2)), int(ranged.group(3))
+    ranged = None if Path(text).expanduser().exists() else _RANGE.match(text)
+    if ranged is not None:
+        text, first, last = ranged.group(1), int(ranged.group(2)), int(ranged.group(3))
+        if first > last:
+            raise VideomatteError(f"--input {ranged.group(0)!r}: the range {first}-{last} is empty", code="range",
+                                  hint=f"give the first frame, then the last: {text} {last}-{first}")
     source = _open(text, colorspace, warn, threads, ocio_config, foreground_colorspace, video_rotation)
-    if first > last:
-        raise VideomatteError(f"--input {ranged.group(0)!r}: the range {first}-{last} is empty", code="range",
-                              hint=f"give the first frame, then the last: {text} {last}-{first}")
+    if ranged is None:
+        return source
     present = set(source.frames)
     missing = [f for f in range(first, last + 1) if f not in present]
     if missing:
