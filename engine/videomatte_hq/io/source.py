@@ -78,10 +78,10 @@ class FrameSource:
     def iter_decoded(self, frames: list[int], linear: bool = False) -> Iterator[Decoded]:
         """The frames as the stages take them; with `linear`, also in scene-linear light (the foreground)."""
         for decoded, bad in self._converted(frames, linear):
-            if bad and not self.nonfinite:  # warned here, on the consumer's thread, not on the read-ahead workers
-                self.warn(f"frame {decoded.frame}: {bad} NaN/inf values in the plate were clamped (any other frames "
-                          "with some are listed at the end of the run)")
             if bad:
+                if not self.nonfinite:  # warned here, on the consumer's thread, not on the read-ahead workers
+                    self.warn(f"frame {decoded.frame}: {bad} NaN/inf values in the plate were clamped (any other "
+                              "frames with some are listed at the end of the run)")
                 self.nonfinite[decoded.frame] = bad
             yield decoded
 
@@ -215,7 +215,8 @@ class SequenceSource(FrameSource):
         return ordered_map(load, frames, workers, READ_AHEAD if workers > 1 else 1)
 
     def check(self, frames: list[int], full: bool, progress: Progress = _quiet) -> None:
-        missing = [f for f in frames if f not in set(self.frames)]
+        present = set(self.frames)
+        missing = [f for f in frames if f not in present]
         if missing:
             raise VideomatteError(f"missing frames {format_frames(missing)} in {self.sequence.pattern}",
                                   hint="render/copy the missing frames or narrow --frame-start/--frame-end",
