@@ -62,8 +62,17 @@ def test_inverted_thresholds_rejected():
 def test_key_in_wrong_group_is_named(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("io:\n  tile_size: 128\n")
-    with pytest.raises(VideomatteError, match="unknown config key 'tile_size' in group 'io'"):
+    with pytest.raises(VideomatteError, match="'tile_size' in group 'io' of .* belongs in group 'refinement'") as err:
         build_config(cfg)
+    assert "move it under 'refinement:'" in err.value.hint
+
+
+def test_unknown_key_in_a_group_suggests_that_groups_key_first(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("segmentation:\n  backend: flow\n")  # refine_backend is as close by spelling alone
+    with pytest.raises(VideomatteError, match="unknown config key 'backend' in group 'segmentation'") as err:
+        build_config(cfg)
+    assert err.value.hint == "did you mean 'segment_backend'?"
 
 
 def test_validate_config_prints_resolved(tmp_path):

@@ -209,9 +209,14 @@ class Config(BaseModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _unknown_key(key: str, where: str) -> VideomatteError:
-    valid = list(KEY_SECTION) + list(SECTIONS)
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+def _unknown_key(key: str, where: str, group: str | None = None) -> VideomatteError:
+    """A key no section has (closest names suggested, the group's own first), or one in the wrong group."""
+    if group and key in KEY_SECTION:
+        return VideomatteError(f"config key '{key}'{where} belongs in group '{KEY_SECTION[key]}'", code="config",
+                               hint=f"move it under '{KEY_SECTION[key]}:', or write it at the top level")
+    own = [name for name, section in KEY_SECTION.items() if section == group]
+    close = (difflib.get_close_matches(key, own, n=1, cutoff=0.5)
+             or difflib.get_close_matches(key, list(KEY_SECTION) + list(SECTIONS), n=1, cutoff=0.5))
     hint = f"did you mean '{close[0]}'?" if close else "see README 'Config reference' for the valid keys"
     return VideomatteError(f"unknown config key '{key}'{where}", hint=hint, code="config")
 
@@ -226,7 +231,7 @@ def _group(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
                                       hint=f"write it as '{key}: {{...}}'", code="config")
             for sub, sub_value in value.items():
                 if KEY_SECTION.get(sub) != key:
-                    raise _unknown_key(sub, f" in group '{key}' of {source}")
+                    raise _unknown_key(sub, f" in group '{key}' of {source}", key)
                 grouped[key][sub] = sub_value
         elif key in KEY_SECTION:
             grouped[KEY_SECTION[key]][key] = value
