@@ -57,6 +57,32 @@ def _odd_ones(hashes: dict[int, str]) -> list[int]:
     return sorted(f for f, h in hashes.items() if h != common)
 
 
+def _chunk_reports(root: Path) -> dict[tuple[int, int], dict[str, Any] | None]:
+    """(first, last) -> the refine chunk's report (None where unreadable)."""
+    reports = {}
+    for path in root.glob("run_summary.refine.*.json"):
+        m = CHUNK_REPORT.search(path.name)
+        if m:
+            reports[(int(m.group(1)), int(m.group(2)))] = _read(path)
+    return reports
+
+
+def _chunk_states(root: Path, planned: list[tuple[int, int]], reports: dict[tuple[int, int], Any],
+                  alphas_missing: list[int]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each planned chunk's state for the summary, and a problem (with its rerun command) for each not done."""
+    states, problems = [], []
+    for a, b in planned:
+        report = reports.get((a, b))
+        state = report["state"] if report else "never ran"
+        lacking = [f for f in alphas_missing if a <= f <= b]
+        if state != "ok" or lacking:
+            why = state if state != "ok" else f"alpha missing for frames {format_frames(lacking)}"
+            problems.append(f"refine chunk {a}-{b}: {why}; rerun it: {rerun_command(root, a, b)}")
+        states.append({"frames": [a, b], "state": state,
+                       "report": str(root / f"run_summary.refine.{a}-{b}.json") if report else None})
+    return states, problems
+
+
 def finalize(root: Path, first: int | None = None, last: int | None = None,
              chunk_size: int | None = None) -> dict[str, Any]:
     """Write the merged run_summary.json; raise (after writing it as failed) if the shot is incomplete."""
@@ -79,24 +105,12 @@ def finalize(root: Path, first: int | None = None, last: int | None = None,
                         + shlex.join(["videomatte-hq", "--config", str(used), "--stage", "segment", "--resume"]) + ")")
     trimaps_missing, trimap_hashes = _hashes({f: layout.trimap_path(f) for f in frames})
     alphas_missing, alpha_hashes = _hashes({f: layout.alpha_path(f) for f in frames})
-    reports = {}
-    for path in root.glob("run_summary.refine.*.json"):
-        m = CHUNK_REPORT.search(path.name)
-        if m:
-            reports[(int(m.group(1)), int(m.group(2)))] = _read(path)
+    reports = _chunk_reports(root)
     planned = chunks(first, last, chunk_size) if chunk_size else sorted(reports)
     covered = {f for a, b in planned for f in range(a, b + 1)}
     planned += [(f, f) for f in alphas_missing if f not in covered]  # frames no chunk report covers
-    chunk_states = []
-    for a, b in planned:
-        report = reports.get((a, b))
-        state = report["state"] if report else "never ran"
-        lacking = [f for f in alphas_missing if a <= f <= b]
-        if state != "ok" or lacking:
-            why = state if state != "ok" else f"alpha missing for frames {format_frames(lacking)}"
-            problems.append(f"refine chunk {a}-{b}: {why}; rerun it: {rerun_command(root, a, b)}")
-        chunk_states.append({"frames": [a, b], "state": state,
-                             "report": str(root / f"run_summary.refine.{a}-{b}.json") if report else None})
+    chunk_states, chunk_problems = _chunk_states(root, planned, reports, alphas_missing)
+    problems += chunk_problems
     if trimaps_missing:
         problems.append(f"trimaps missing for frames {format_frames(trimaps_missing)}")
     for kind, odd in (("trimaps", _odd_ones(trimap_hashes)), ("alphas", _odd_ones(alpha_hashes))):
