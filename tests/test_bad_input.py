@@ -185,6 +185,16 @@ def test_sequence_without_anchor(done_output, shot_copy):
     _fails(done_output, *WEIGHT_FREE, "-i", shot_copy["input"], expect="anchor_mask is required for v2 pipeline runs")
 
 
+def test_unquoted_wildcard_names_the_sequence(tmp_path, shot_copy):
+    """`-i plate.*.png` unquoted reaches the command as every file: named as such, with the pattern to give."""
+    files = sorted(shot_copy["dir"].glob("plate.*.png"))
+    proc = run_cli("-i", *files, "--anchor-mask", shot_copy["anchor"], "-o", tmp_path / "out")
+    assert proc.returncode == 2 and "No such command" not in proc.stderr
+    assert f"--input takes one video file or sequence, not {len(files)} files" in proc.stderr
+    assert f"--input '{shot_copy['input']}' (frames 1001-1006 on disk" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_config_key_names_closest(done_output, shot_copy, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("segmentation:\n  trimap_fg_treshold: 0.9\n")

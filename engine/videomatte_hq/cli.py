@@ -380,10 +380,36 @@ def farm_finalize(output_dir: str = typer.Argument(..., help="The job's --output
     typer.echo(f"{summary['frame_count']} frames complete in {output_dir}: run_summary.json written")
 
 
+def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
+    """`--input plate.*.exr` unquoted: the shell passes every file, and the command line parser would read the
+    second as a command name ("No such command"). Named here, with the sequence pattern to give instead."""
+    from itertools import takewhile
+    from pathlib import Path
+
+    from .errors import format_frames
+    from .io.sequence import parse_pattern
+
+    for i, arg in enumerate(args):
+        files = list(takewhile(lambda a: not a.startswith("-"), args[i + 1:])) if arg in ("-i", "--input") else []
+        if len(files) > 1 and all(Path(f).is_file() for f in files):
+            sequence = parse_pattern(files[0])
+            found = sequence.scan() if sequence is not None else None
+            hint = (f"quote the pattern, or give the sequence: --input '{found.pattern}' (frames "
+                    f"{format_frames(found.frames)} on disk; --frame-start/--frame-end pick fewer)"
+                    if found and found.frames else "give one video file or one sequence pattern (plate.####.exr)")
+            return VideomatteError(f"--input takes one video file or sequence, not {len(files)} files ({files[0]} "
+                                   f"... {files[-1]}): was it an unquoted wildcard?", hint=hint, code="input")
+    return None
+
+
 def main() -> None:
     import sys
 
     args = sys.argv[1:]
+    wildcard = _expanded_wildcard(args)
+    if wildcard is not None:
+        Events(terminal_sinks("none")).error(wildcard.message, wildcard.hint, wildcard.code)
+        sys.exit(wildcard.exit_code)
     app(args=args[1:] if args[:1] == ["run"] else args, prog_name="videomatte-hq")  # `videomatte-hq run ...` too
 
 
