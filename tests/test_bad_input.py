@@ -120,6 +120,24 @@ def test_anchor_forms_a_paint_program_writes(tmp_path):
         load_anchor(tmp_path / "red.png", 80, 48, print)
 
 
+def test_anchor_given_as_a_sequence_pattern(tmp_path):
+    """A roto sequence's pattern (a Nuke Write's roto.####.png) is named as such, with the frame to give and the
+    extra anchor another frame would be; a pattern with no file behind it is not found, saying it takes one."""
+    from videomatte_hq.anchor import load_anchor
+    from videomatte_hq.errors import VideomatteError
+
+    folder = tmp_path / "roto dir"
+    for frame in (1001, 1005):
+        write_image(folder / f"roto.{frame}.png", np.ones((48, 80), np.float32), "uint8", ("Y",))
+    with pytest.raises(VideomatteError, match=r"roto\.####\.png is a sequence pattern \(2 frames on disk\)") as err:
+        load_anchor(folder / "roto.####.png", 80, 48, print)
+    assert err.value.hint == (f"give the roto of one frame: --anchor-mask '{folder}/roto.1001.png' --anchor-frame "
+                              f"1001; another frame's re-anchors there: --extra-anchor '1005={folder}/roto.1005.png'")
+    with pytest.raises(VideomatteError, match="anchor mask not found") as err:
+        load_anchor(tmp_path / "elsewhere" / "roto.%04d.png", 80, 48, print)
+    assert err.value.hint == "check --anchor-mask; it takes one image, not a sequence pattern"
+
+
 def test_extra_anchor_errors_name_the_extra_anchor(tmp_path, shot_png, done_output):
     """An extra anchor outside the range or not on disk is named as given (they read as the main anchor's errors:
     "set --anchor-frame", "check --anchor-mask"); one on the anchor's frame, or a frame given twice, is refused

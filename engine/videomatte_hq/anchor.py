@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,7 @@ import numpy as np
 
 from .errors import VideomatteError
 from .io.images import channel_names, read_image
+from .io.sequence import parse_pattern
 
 ASPECT_TOLERANCE = 0.01
 GREY_TOLERANCE = 2 / 255
@@ -36,12 +38,32 @@ def _same_aspect(size: tuple[int, int], plate: tuple[int, int]) -> bool:
     return abs(size[0] / size[1] - plate[0] / plate[1]) <= ASPECT_TOLERANCE * (plate[0] / plate[1])
 
 
+def _missing(path: Path, option: str) -> VideomatteError:
+    """A missing anchor file; a roto sequence's pattern (a Nuke Write's roto.####.png) is named as such, with its
+    frames as the one anchor and the extra ones it takes."""
+    sequence = parse_pattern(str(path)) if not path.exists() else None
+    frames = sequence.scan().frames if sequence is not None else []
+    if not frames:
+        return VideomatteError(f"anchor mask not found: {path}", code="anchor", hint=f"check {option}" + (
+            "; it takes one image, not a sequence pattern" if sequence is not None else ""))
+    hint = "give the roto of one frame as a file (an anchor for each of several frames: --extra-anchor FRAME=PATH)"
+    if option == "--anchor-mask":
+        first, *others = frames
+        one = shlex.quote(str(sequence.path(first)))
+        hint = f"give the roto of one frame: --anchor-mask {one} --anchor-frame {first}"
+        if others:
+            extra = shlex.quote(f"{others[0]}={sequence.path(others[0])}")
+            hint += f"; another frame's re-anchors there: --extra-anchor {extra}"
+    return VideomatteError(f"{option} {path} is a sequence pattern ({len(frames)} frames on disk): it takes one "
+                           "image", hint=hint, code="anchor")
+
+
 def load_anchor(path: Path, width: int, height: int, warn, option: str = "--anchor-mask",
                 pixel_aspect: float = 1.0) -> np.ndarray:
     """The anchor as float32 (H, W) in [0, 1] at plate size; `option` is the one that named the file. An anchor
     of an anamorphic plate (`pixel_aspect` ≠ 1) may be drawn over the desqueezed picture, as a viewer shows it."""
     if not path.is_file():
-        raise VideomatteError(f"anchor mask not found: {path}", hint=f"check {option}", code="anchor")
+        raise _missing(path, option)
     pixels, spec = read_image(path)
     mask = np.clip(_mask_channel(np.nan_to_num(pixels), tuple(channel_names(spec.channelnames)), path), 0.0, 1.0)
     h, w = mask.shape
