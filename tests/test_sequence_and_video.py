@@ -127,6 +127,29 @@ def test_video_frames_forward_and_backward_agree(tmp_path):
     assert np.array_equal(source.read(13), forward[13])
 
 
+def test_animated_gif_is_a_clip(tmp_path):
+    """An animated GIF is read as a clip, every frame in order (OpenImageIO alone would give its first frame as one
+    image), each as FFmpeg decodes it (the palette's colours)."""
+    import av
+
+    frames = [np.zeros((32, 48, 3), np.uint8) for _ in range(5)]
+    for i, rgb in enumerate(frames):
+        rgb[:, 8 * i:8 * i + 8] = (255, 255, 255)  # a white bar moving right over black
+    with av.open(str(tmp_path / "ref.gif"), "w") as container:
+        stream = container.add_stream("gif", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "rgb8"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    source = open_source(str(tmp_path / "ref.gif"), "auto", print)
+    assert source.kind == "video" and source.frames == list(range(5)) and (source.width, source.height) == (48, 32)
+    with av.open(str(tmp_path / "ref.gif")) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    for frame, image in source.iter_frames(source.frames):
+        assert np.array_equal((image * 255).round().astype(np.uint8), decoded[frame]), frame
+        assert np.flatnonzero(image[0, :, 0] > 0.5).tolist() == list(range(8 * frame, 8 * frame + 8)), frame
+
+
 def test_video_input_end_to_end(tmp_path, shot_png):
     path = tmp_path / "clip.mp4"
     _write_video(path, frames=6, width=80, height=48)

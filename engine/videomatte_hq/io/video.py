@@ -14,7 +14,8 @@ from av.sidedata.sidedata import Type as SideData
 
 from ..errors import VideomatteError
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mxf", ".m4v", ".mpg", ".mpeg"}
+# An animated GIF (a reference clip off the web) too: as an image, OpenImageIO would give its first frame only.
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mxf", ".m4v", ".mpg", ".mpeg", ".gif"}
 SD_HEIGHT = 576  # the tallest standard-definition picture (PAL): taller untagged video is read as BT.709
 UNSPECIFIED_MATRIX = {2, 3}  # AVColorSpace unspecified, reserved
 REVERSE_CHUNK = 16  # frames decoded forward per chunk when walking a video backwards
