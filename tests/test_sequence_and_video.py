@@ -80,6 +80,13 @@ def test_existing_frame_file_implies_its_sequence(tmp_path):
     assert seq.frames == [1001, 1002] and seq.pattern.endswith("plate.####.png")
 
 
+def test_one_image_without_a_frame_number_is_named(tmp_path):
+    write_image(tmp_path / "hero.exr", np.zeros((4, 4, 3), np.float32), "half", ("R", "G", "B"))
+    with pytest.raises(VideomatteError, match="hero.exr is one image with no frame number") as error:
+        open_source(str(tmp_path / "hero.exr"), "auto", print)
+    assert error.value.hint.endswith(f"copy it as {tmp_path / 'hero.1001.exr'} and give that")
+
+
 def test_a_folder_as_input_names_its_sequences(tmp_path):
     _touch(tmp_path, "plate.1001.exr", "plate.1002.exr", "plate.1004.exr", "ref.1.jpg", "notes.txt")
     with pytest.raises(VideomatteError, match="is a folder") as error:

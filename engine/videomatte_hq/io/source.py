@@ -368,6 +368,10 @@ def _open(text: str, colorspace: str, warn: Warn, threads: int, ocio_config: str
             f"give a sequence pattern such as {path / 'plate.####.exr'} (this folder holds none)"
         raise VideomatteError(f"--input {path} is a folder", hint=hint, code="input")
     sequence = parse_pattern(text)
+    if sequence is None and path.is_file():  # an image file without a frame number
+        raise VideomatteError(f"--input {path} is one image with no frame number: not a shot", code="input",
+                              hint=f"to matte it as a one-frame shot, copy it as "
+                                   f"{path.with_name(f'{path.stem}.1001{path.suffix}')} and give that")
     if sequence is None:
         raise VideomatteError(f"--input {text!r} is neither a video file nor a frame sequence",
                               hint="use a pattern with %04d, #### or @ (e.g. shot/plate.####.exr) or a video file",
