@@ -383,6 +383,7 @@ def farm_finalize(output_dir: str = typer.Argument(..., help="The job's --output
 def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
     """`--input plate.*.exr` unquoted: the shell passes every file, and the command line parser would read the
     second as a command name ("No such command"). Named here, with the sequence pattern to give instead."""
+    import shlex
     from itertools import takewhile
     from pathlib import Path
 
@@ -394,7 +395,7 @@ def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
         if len(files) > 1 and all(Path(f).is_file() for f in files):
             sequence = parse_pattern(files[0])
             found = sequence.scan() if sequence is not None else None
-            hint = (f"quote the pattern, or give the sequence: --input '{found.pattern}' (frames "
+            hint = (f"quote the pattern, or give the sequence: --input {shlex.quote(found.pattern)} (frames "
                     f"{format_frames(found.frames)} on disk; --frame-start/--frame-end pick fewer)"
                     if found and found.frames else "give one video file or one sequence pattern (plate.####.exr)")
             return VideomatteError(f"--input takes one video file or sequence, not {len(files)} files ({files[0]} "
@@ -408,8 +409,7 @@ def main() -> None:
     args = sys.argv[1:]
     wildcard = _expanded_wildcard(args)
     if wildcard is not None:
-        Events(terminal_sinks("none")).error(wildcard.message, wildcard.hint, wildcard.code)
-        sys.exit(wildcard.exit_code)
+        sys.exit(_fail(wildcard).exit_code)
     app(args=args[1:] if args[:1] == ["run"] else args, prog_name="videomatte-hq")  # `videomatte-hq run ...` too
 
 
