@@ -213,6 +213,14 @@ def test_unquoted_wildcard_names_the_sequence(tmp_path, shot_copy):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_nuke_range_unquoted_is_one_input(tmp_path, shot_copy):
+    """`-i plate.####.png 1002-1009` as Nuke's file browser shows it, unquoted: read as the sequence's range
+    (its missing frames named), not as a command named 1002-1009."""
+    proc = run_cli("-i", shot_copy["input"], "1002-1009", "--anchor-mask", shot_copy["anchor"], "-o", tmp_path / "o")
+    assert proc.returncode == 2 and "No such command" not in proc.stderr
+    assert "frames 1007-1009 are missing (the input has frames 1001-1006)" in proc.stderr
+
+
 def test_unknown_config_key_names_closest(done_output, shot_copy, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("segmentation:\n  trimap_fg_treshold: 0.9\n")

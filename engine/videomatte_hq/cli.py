@@ -403,10 +403,21 @@ def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
     return None
 
 
+def _joined_range(args: list[str]) -> list[str]:
+    """`-i plate.####.exr 1001-1012` unquoted, as Nuke's file browser shows a sequence: one --input (no command
+    is named like a range)."""
+    import re
+
+    for i, arg in enumerate(args[:-2]):
+        if arg in ("-i", "--input") and re.fullmatch(r"-?\d+--?\d+", args[i + 2]):
+            return [*args[:i + 1], f"{args[i + 1]} {args[i + 2]}", *args[i + 3:]]
+    return args
+
+
 def main() -> None:
     import sys
 
-    args = sys.argv[1:]
+    args = _joined_range(sys.argv[1:])
     wildcard = _expanded_wildcard(args)
     if wildcard is not None:
         sys.exit(_fail(wildcard).exit_code)
