@@ -13,7 +13,9 @@ the subject (what the edge competes with, not the whole frame's colours). Backgr
 looks as it did on the anchored frame (followed by the camera's motion) is background,
 whatever the mask did since; so is a part of the mask that moves as the camera does while
 the subject beside it does not (a background object of the subject's own colours, revealed
-where the subject moved off it). Where colour cannot tell the subject from the background (dark
+where the subject moved off it), or that the subject's own motion does not explain where the flow,
+smeared across the edge between alike colours, is neither the camera's nor the subject's (background the
+subject walked off). Where colour cannot tell the subject from the background (dark
 hair over a dark sky, skin over a background of its tone), GrabCut alone would eat into the
 subject a band a frame; there the flow decides: a pixel the mask carried along a reliable flow
 (forward-backward consistent) that moves otherwise than the camera stays subject unless its
@@ -43,6 +45,7 @@ FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5  # forward-backward consistency bound (Sund
 CORNERS, MIN_CORNERS, MIN_INLIERS = 400, 20, 0.5
 RANSAC_PX = 1.0
 STATIC_GREY = 3.0  # mean |difference| over a 5x5 patch (8-bit grey) under which a pixel is unchanged
+SUBJECT_CHANGED_GREY = 2 * STATIC_GREY  # ...and over which it is changed (a clear margin: not noise)
 CAMERA_FLOW_PX = 0.5  # a subject pixel whose flow is the camera's within this moves as the background does...
 SUBJECT_APART_PX = 1.0  # ...where most of the subject's interior near it moves at least this much otherwise
 NEAR_SUBJECT = 4  # band widths: the radius of "near it"
@@ -312,8 +315,28 @@ class FlowTracker:
         weight = cv2.boxFilter(interior, -1, window, normalize=False)
         alike = cv2.boxFilter(interior * (from_camera <= SUBJECT_APART_PX ** 2), -1, window, normalize=False)
         subject_apart = (weight > 0) & (alike < 0.5 * weight)
-        unchanged = _looks_unchanged(small, self.prev_small, model)
-        return fg & (from_camera < CAMERA_FLOW_PX ** 2) & subject_apart & unchanged, from_camera
+        # Looks as it did under the camera's motion, beside a subject that moves otherwise: background where its
+        # flow is the camera's too, and where the subject's own motion nearby does not explain it (the flow smeared
+        # across the edge between alike colours, a suit walking off a saucer of its hue, is neither the camera's
+        # nor the subject's there). Of the latter only what reaches the mask's edge: background behind a subject
+        # is outside it, a hole is not.
+        left = fg & subject_apart & _looks_unchanged(small, self.prev_small, model)
+        behind = left & self._unexplained(small, backward, grid, interior, band)
+        parts = cv2.connectedComponents(behind.astype(np.uint8), connectivity=8)[1]
+        at_edge = behind & (cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 3) <= band)
+        return (left & (from_camera < CAMERA_FLOW_PX ** 2)) | np.isin(parts, parts[at_edge]), from_camera
+
+    def _unexplained(self, small: np.ndarray, backward: np.ndarray, grid: np.ndarray, interior: np.ndarray,
+                     band: int) -> np.ndarray:
+        """Pixels that do not look as the previous frame did moved by the subject's mean motion nearby (its
+        interior's flow within a band). A flat part of the subject looks the same under any motion: explained."""
+        local = (2 * band + 1,) * 2
+        near = np.maximum(cv2.boxFilter(interior, -1, local, normalize=False), 1.0)[..., None]
+        along = grid + cv2.boxFilter(interior[..., None] * backward, -1, local, normalize=False) / near
+        moved = cv2.remap(self.prev_small, along[..., 0], along[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        return cv2.boxFilter(np.abs(small.astype(np.float32) - moved.astype(np.float32)), -1,
+                             (5, 5)) > SUBJECT_CHANGED_GREY
 
     def start(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         greys = self._greys(image)
