@@ -380,9 +380,14 @@ def farm_finalize(output_dir: str = typer.Argument(..., help="The job's --output
     typer.echo(f"{summary['frame_count']} frames complete in {output_dir}: run_summary.json written")
 
 
+INPUT_FLAGS = {"-i", "--input"}
+
+
 def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
     """`--input plate.*.exr` unquoted: the shell passes every file, and the command line parser would read the
     second as a command name ("No such command"). Named here, with the sequence pattern to give instead."""
+    if not INPUT_FLAGS & set(args):  # no input given: nothing to look at, nothing imported
+        return None
     import shlex
     from itertools import takewhile
     from pathlib import Path
@@ -391,7 +396,7 @@ def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
     from .io.sequence import parse_pattern
 
     for i, arg in enumerate(args):
-        files = list(takewhile(lambda a: not a.startswith("-"), args[i + 1:])) if arg in ("-i", "--input") else []
+        files = list(takewhile(lambda a: not a.startswith("-"), args[i + 1:])) if arg in INPUT_FLAGS else []
         if len(files) > 1 and all(Path(f).is_file() for f in files):
             sequence = parse_pattern(files[0])
             found = sequence.scan() if sequence is not None else None
@@ -406,10 +411,14 @@ def _expanded_wildcard(args: list[str]) -> VideomatteError | None:
 def _joined_range(args: list[str]) -> list[str]:
     """`-i plate.####.exr 1001-1012` unquoted, as Nuke's file browser shows a sequence: one --input (no command
     is named like a range)."""
+    if not INPUT_FLAGS & set(args):
+        return args
     import re
 
+    from .io.source import FRAME_RANGE
+
     for i, arg in enumerate(args[:-2]):
-        if arg in ("-i", "--input") and re.fullmatch(r"-?\d+--?\d+", args[i + 2]):
+        if arg in INPUT_FLAGS and re.fullmatch(FRAME_RANGE, args[i + 2]):
             return [*args[:i + 1], f"{args[i + 1]} {args[i + 2]}", *args[i + 3:]]
     return args
 

@@ -30,7 +30,8 @@ Colour = Callable[..., PlateColour]
 READ_AHEAD = 4
 PREFLIGHT_WORKERS = 8
 # A sequence's trailing frame range as Nuke writes it: "plate.####.exr 1001-1012" (negative ends: "-5--1").
-_RANGE = re.compile(r"^(.*\S)\s+(-?\d+)-(-?\d+)$")
+FRAME_RANGE = r"(-?\d+)-(-?\d+)"
+_RANGE = re.compile(rf"^(.*\S)\s+{FRAME_RANGE}$")
 
 
 def _quiet(checked: int) -> None:
